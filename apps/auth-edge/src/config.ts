@@ -1,0 +1,44 @@
+import {
+  envAddress,
+  envInt,
+  envList,
+  loadConfig,
+  serviceEnv,
+  type Environment,
+} from "@authplat/config";
+import { z } from "zod";
+
+/**
+ * Settings of auth-edge: the common service variables plus
+ * - `TOKEN_SERVICE_ADDR`: host:port of the token service (default `127.0.0.1:50052`);
+ * - `TOKEN_SERVICE_SPIFFE_ID`: the ID the token service must present
+ *   (default `spiffe://<TRUST_DOMAIN>/ns/auth/sa/token`);
+ * - `JWT_ISSUER`: the accepted `iss` (default `https://auth.local`);
+ * - `JWT_AUDIENCE`: comma-separated accepted audiences (default `https://api.auth.local`);
+ * - `JWT_ALGORITHMS`: comma-separated allowlist, of ES256 and EdDSA (default both);
+ * - `JWT_CLOCK_TOLERANCE_SECONDS`: leeway on exp/nbf/iat, 0-60 (default 5);
+ * - `JWKS_REFRESH_INTERVAL_MS`: background JWKS refresh (default 300000);
+ * - `JWKS_MIN_REFETCH_INTERVAL_MS`: least time between fetches caused by unknown key IDs
+ *   (default 5000);
+ * - `ALLOWED_CALLERS`: comma-separated SPIFFE IDs that may call ValidateToken and
+ *   IntrospectToken (default the operator identity).
+ */
+export const authEdgeEnv = serviceEnv("auth-edge", 50051).extend({
+  TOKEN_SERVICE_ADDR: envAddress("127.0.0.1:50052"),
+  TOKEN_SERVICE_SPIFFE_ID: z.string().optional(),
+  JWT_ISSUER: z.url({ error: "must be an absolute URL" }).default("https://auth.local"),
+  JWT_AUDIENCE: envList("https://api.auth.local", z.string().min(1)),
+  JWT_ALGORITHMS: envList("ES256,EdDSA", z.enum(["ES256", "EdDSA"], { error: "must be ES256 or EdDSA" })),
+  JWT_CLOCK_TOLERANCE_SECONDS: envInt(5, 0, 60),
+  JWKS_REFRESH_INTERVAL_MS: envInt(300_000, 1_000, 86_400_000),
+  JWKS_MIN_REFETCH_INTERVAL_MS: envInt(5_000, 0, 3_600_000),
+  ALLOWED_CALLERS: envList("", z.string().startsWith("spiffe://", "must be a SPIFFE ID")).optional(),
+});
+
+/** Parsed settings of auth-edge. */
+export type AuthEdgeConfig = z.output<typeof authEdgeEnv>;
+
+/** Reads auth-edge's settings from `env`, failing fast on a bad variable. */
+export function loadAuthEdgeConfig(env: Environment): AuthEdgeConfig {
+  return loadConfig(authEdgeEnv, env);
+}

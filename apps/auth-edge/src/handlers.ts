@@ -1,0 +1,72 @@
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { defineService, unimplementedHandlers, type ServiceRegistration } from "@authplat/rpc";
+import {
+  AuthEdgeService,
+  RejectionReason as ProtoRejectionReason,
+} from "@authplat/contracts/auth/auth_edge/v1";
+import type { RejectionReason, TokenValidator } from "./tokens/token-validator.ts";
+
+const REASON: Record<RejectionReason, ProtoRejectionReason> = {
+  MALFORMED: ProtoRejectionReason.MALFORMED,
+  ALGORITHM_NOT_ALLOWED: ProtoRejectionReason.ALGORITHM_NOT_ALLOWED,
+  UNKNOWN_KEY: ProtoRejectionReason.UNKNOWN_KEY,
+  BAD_SIGNATURE: ProtoRejectionReason.BAD_SIGNATURE,
+  EXPIRED: ProtoRejectionReason.EXPIRED,
+  NOT_YET_VALID: ProtoRejectionReason.NOT_YET_VALID,
+  WRONG_ISSUER: ProtoRejectionReason.WRONG_ISSUER,
+  WRONG_AUDIENCE: ProtoRejectionReason.WRONG_AUDIENCE,
+  WRONG_TYPE: ProtoRejectionReason.WRONG_TYPE,
+  MISSING_CLAIM: ProtoRejectionReason.MISSING_CLAIM,
+  INSUFFICIENT_SCOPE: ProtoRejectionReason.INSUFFICIENT_SCOPE,
+};
+
+/** The AuthEdgeService registration: protobuf in, one validator call, protobuf out. */
+export function authEdgeRegistration(deps: {
+  readonly validator: TokenValidator;
+  readonly allowedCallers: readonly string[];
+}): ServiceRegistration {
+  return defineService(
+    AuthEdgeService,
+    {
+      ...unimplementedHandlers(AuthEdgeService),
+      async validateToken(request, context) {
+        const result = await deps.validator.validate(request.token, request.requiredScopes);
+        if (!result.valid) {
+          return {
+            result: {
+              case: "rejection",
+              value: { reason: REASON[result.reason], message: result.message },
+            },
+          };
+        }
+        const claims = result.claims;
+        return {
+          result: {
+            case: "claims",
+            value: {
+              issuer: claims.issuer,
+              subject: claims.subject,
+              audience: [...claims.audience],
+              expiresAt: timestampFromMs(claims.expiresAt * 1000),
+              issuedAt: timestampFromMs(claims.issuedAt * 1000),
+              ...(claims.notBefore === undefined
+                ? {}
+                : { notBefore: timestampFromMs(claims.notBefore * 1000) }),
+              tokenId: claims.tokenId,
+              clientId: claims.clientId,
+              scopes: [...claims.scopes],
+              sessionId: claims.sessionId ?? "",
+              keyId: claims.keyId,
+              algorithm: claims.algorithm,
+              callerSpiffeId: context.caller.toString(),
+            },
+          },
+        };
+      },
+    },
+    {
+      validateToken: deps.allowedCallers,
+      introspectToken: deps.allowedCallers,
+    },
+  );
+}

@@ -1,0 +1,63 @@
+import { TokenService } from "@authplat/contracts/auth/token/v1";
+import { createLogger } from "@authplat/observability";
+import { createRpcClient, runService, svidFilesOf } from "@authplat/rpc";
+import { parseSpiffeId } from "@authplat/spiffe";
+import { loadAuthEdgeConfig } from "./config.ts";
+import { authEdgeRegistration } from "./handlers.ts";
+import { JwksCache } from "./jwks/jwks-cache.ts";
+import { fetchJwksFrom } from "./jwks/token-service-keys.ts";
+import { TokenValidator } from "./tokens/token-validator.ts";
+
+const config = loadAuthEdgeConfig(process.env);
+const logger = createLogger({ service: "auth-edge", level: config.LOG_LEVEL });
+const id = (name: string) => `spiffe://${config.TRUST_DOMAIN}/ns/auth/sa/${name}`;
+
+try {
+  const tokenService = await createRpcClient(TokenService, {
+    address: config.TOKEN_SERVICE_ADDR,
+    tls: svidFilesOf(config),
+    serverId: parseSpiffeId(config.TOKEN_SERVICE_SPIFFE_ID ?? id("token")),
+    defaultTimeoutMs: 2_000,
+  });
+  const nowMs = () => Date.now();
+  const keys = new JwksCache({
+    fetchKeys: fetchJwksFrom(tokenService),
+    algorithms: config.JWT_ALGORITHMS,
+    nowMs,
+    minRefetchIntervalMs: config.JWKS_MIN_REFETCH_INTERVAL_MS,
+    onFetchError: (error) => logger.warn({ err: error }, "JWKS refresh failed; keeping the old keys"),
+  });
+  // Ready means able to validate: wait for the first key set before reporting SERVING.
+  await keys.refreshUntilLoaded(AbortSignal.timeout(120_000));
+  logger.info({ kids: keys.keyIds }, "JWKS loaded");
+  const timer = setInterval(() => {
+    keys.refresh().catch((error: unknown) => logger.warn({ err: error }, "JWKS refresh failed"));
+  }, config.JWKS_REFRESH_INTERVAL_MS);
+  timer.unref();
+  const validator = new TokenValidator({
+    keys,
+    issuer: config.JWT_ISSUER,
+    audiences: config.JWT_AUDIENCE,
+    algorithms: config.JWT_ALGORITHMS,
+    clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS,
+    nowMs,
+  });
+  await runService({
+    name: "auth-edge",
+    settings: config,
+    logger,
+    services: [
+      authEdgeRegistration({
+        validator,
+        allowedCallers: config.ALLOWED_CALLERS ?? [id("operator")],
+      }),
+    ],
+    onStopped: () => {
+      clearInterval(timer);
+      tokenService.close();
+    },
+  });
+} catch (error) {
+  logger.fatal({ err: error }, "auth-edge failed to start");
+  process.exit(1);
+}

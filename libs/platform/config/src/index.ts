@@ -1,0 +1,3 @@
+export { envAddress, envInt, envList, envLogLevel, envPort } from "./env-types.ts";
+export { serviceEnv, type ServiceEnv } from "./service-env.ts";
+export { ConfigError, loadConfig, redactConfig, type Environment } from "./load-config.ts";

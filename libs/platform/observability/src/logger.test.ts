@@ -1,0 +1,44 @@
+import { contextFromIncoming, runWithContext } from "@authplat/correlation";
+import { Writable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { createLogger } from "./logger.ts";
+
+function capture(): { lines: Record<string, unknown>[]; stream: Writable } {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(JSON.parse(chunk.toString("utf8")) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { lines, stream };
+}
+
+describe("createLogger", () => {
+  it("puts the correlation and trace IDs of the current request on every line", () => {
+    const { lines, stream } = capture();
+    const logger = createLogger({ service: "token", level: "info", destination: stream });
+    const context = contextFromIncoming({ correlationId: "req-42" });
+    runWithContext(context, () => logger.info("inside"));
+    logger.info("outside");
+    expect(lines[0]).toMatchObject({
+      service: "token",
+      level: "info",
+      msg: "inside",
+      correlationId: "req-42",
+      traceId: context.traceId,
+      spanId: context.spanId,
+    });
+    expect(lines[1]).not.toHaveProperty("correlationId");
+  });
+
+  it("redacts secrets at the top level and one level down", () => {
+    const { lines, stream } = capture();
+    const logger = createLogger({ service: "token", level: "info", destination: stream });
+    logger.info({ refreshToken: "rt-secret", request: { password: "hunter2" } }, "issued");
+    const line = JSON.stringify(lines[0]);
+    expect(line).not.toContain("rt-secret");
+    expect(line).not.toContain("hunter2");
+    expect(lines[0]).toMatchObject({ refreshToken: "[redacted]" });
+  });
+});

@@ -1,0 +1,12 @@
+export {
+  backendConfig,
+  type BackendConfig,
+  natsBackend,
+  postgresBackend,
+  redisBackend,
+  type NatsBackend,
+  type PostgresBackend,
+  type RedisBackend,
+} from "./backends.ts";
+export { createTestPki, TEST_IDENTITIES, type TestPki } from "./test-pki.ts";
+export { silentLogger, startTestServer, testClient } from "./test-server.ts";

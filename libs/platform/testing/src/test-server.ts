@@ -1,0 +1,55 @@
+import { createLogger, type Logger } from "@authplat/observability";
+import {
+  createRpcClient,
+  startRpcServer,
+  type RpcClient,
+  type RpcServer,
+  type ServiceRegistration,
+  type SvidFiles,
+} from "@authplat/rpc";
+import { parseSpiffeId } from "@authplat/spiffe";
+import type { DescService } from "@bufbuild/protobuf";
+import type { TestPki } from "./test-pki.ts";
+
+/** A logger for tests: silent unless a test passes its own. */
+export function silentLogger(): Logger {
+  return createLogger({ service: "test", level: "silent" });
+}
+
+/**
+ * Starts services on 127.0.0.1 port 0 with the SVID of `identity` from `pki`, already marked
+ * SERVING. Stop it with `shutdown()`.
+ */
+export async function startTestServer(
+  pki: TestPki,
+  identity: string,
+  services: readonly ServiceRegistration[],
+  logger: Logger = silentLogger(),
+): Promise<RpcServer> {
+  const server = await startRpcServer({
+    name: identity,
+    host: "127.0.0.1",
+    port: 0,
+    tls: pki.files(identity),
+    services,
+    logger,
+    shutdownGraceMs: 1_000,
+  });
+  server.markServing();
+  return server;
+}
+
+/** A client of `service` on `server`, calling as `caller` (an identity name or SVID files). */
+export function testClient<S extends DescService>(
+  pki: TestPki,
+  service: S,
+  server: RpcServer,
+  caller: string | SvidFiles,
+): Promise<RpcClient<S>> {
+  return createRpcClient(service, {
+    address: `127.0.0.1:${server.port}`,
+    tls: typeof caller === "string" ? pki.files(caller) : caller,
+    serverId: parseSpiffeId(server.spiffeId.toString()),
+    defaultTimeoutMs: 5_000,
+  });
+}
