@@ -60,3 +60,13 @@ export function defineService<S extends DescService>(
 export function methodPath(service: DescService, methodName: string): string {
   return `/${service.typeName}/${methodName}`;
 }
+
+/** An allowlist giving every method of `service` the same callers. */
+export function sameCallersForAll<S extends DescService>(
+  service: S,
+  callers: readonly string[],
+): MethodAllowlist<S> {
+  return Object.fromEntries(
+    service.methods.map((method) => [method.localName, callers]),
+  ) as unknown as MethodAllowlist<S>;
+}

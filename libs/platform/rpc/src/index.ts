@@ -3,6 +3,7 @@ export { clientCredentials, serverCredentials, type SvidFiles } from "./credenti
 export {
   defineService,
   methodPath,
+  sameCallersForAll,
   type CallContext,
   type MethodAllowlist,
   type ServiceHandlers,

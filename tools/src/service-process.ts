@@ -1,0 +1,68 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+
+/** A service running as a child process. */
+export interface ServiceProcess {
+  readonly name: string;
+  readonly child: ChildProcess;
+  /** Resolves with the bound port and SPIFFE ID once the service logs "serving". */
+  readonly serving: Promise<{ port: number; spiffeId: string }>;
+  /** Resolves with the exit code (or signal) when the process ends. */
+  readonly exited: Promise<number | NodeJS.Signals>;
+  /** Sends SIGTERM and waits for the process to drain and exit. */
+  stop(): Promise<number | NodeJS.Signals>;
+}
+
+/** Options of {@link spawnService}. */
+export interface SpawnServiceOptions {
+  /** Repository root (where `apps/` is). */
+  readonly root: string;
+  readonly name: string;
+  /** Environment of the child; it is the child's only configuration. */
+  readonly env: NodeJS.ProcessEnv;
+  /** Receives every output line of the child (JSON log lines and anything else). */
+  readonly onLine?: (line: string) => void;
+}
+
+/**
+ * Starts `apps/<name>/src/main.ts` with the Node binary running this process, and watches its
+ * JSON log for the "serving" line that `runService` writes once health is SERVING.
+ */
+export function spawnService(options: SpawnServiceOptions): ServiceProcess {
+  const child = spawn(process.execPath, [join(options.root, "apps", options.name, "src", "main.ts")], {
+    cwd: options.root,
+    env: options.env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const exited = once(child, "exit").then(([code, signal]) => (code ?? signal) as number | NodeJS.Signals);
+  const serving = new Promise<{ port: number; spiffeId: string }>((resolve, reject) => {
+    const onLine = (line: string) => {
+      options.onLine?.(line);
+      if (!line.startsWith("{")) return;
+      try {
+        const entry = JSON.parse(line) as { msg?: string; port?: number; spiffeId?: string };
+        if (entry.msg === "serving" && typeof entry.port === "number" && typeof entry.spiffeId === "string") {
+          resolve({ port: entry.port, spiffeId: entry.spiffeId });
+        }
+      } catch {
+        // not a log line of ours; shown through onLine only
+      }
+    };
+    createInterface({ input: child.stdout! }).on("line", onLine);
+    createInterface({ input: child.stderr! }).on("line", onLine);
+    void exited.then((code) => reject(new Error(`${options.name} exited (${code}) before serving`)));
+  });
+  serving.catch(() => undefined);
+  return {
+    name: options.name,
+    child,
+    serving,
+    exited,
+    stop: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      return exited;
+    },
+  };
+}
