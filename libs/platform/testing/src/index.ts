@@ -8,5 +8,5 @@ export {
   type PostgresBackend,
   type RedisBackend,
 } from "./backends.ts";
-export { createTestPki, TEST_IDENTITIES, type TestPki } from "./test-pki.ts";
+export { createTestPki, TEST_IDENTITIES, type TestPki } from "@authplat/spiffe/test-pki";
 export { silentLogger, startTestServer, testClient } from "./test-server.ts";

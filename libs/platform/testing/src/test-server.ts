@@ -9,7 +9,7 @@ import {
 } from "@authplat/rpc";
 import { parseSpiffeId } from "@authplat/spiffe";
 import type { DescService } from "@bufbuild/protobuf";
-import type { TestPki } from "./test-pki.ts";
+import type { TestPki } from "@authplat/spiffe/test-pki";
 
 /** A logger for tests: silent unless a test passes its own. */
 export function silentLogger(): Logger {
