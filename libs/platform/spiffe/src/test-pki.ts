@@ -1,8 +1,15 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createCa, ensureDevPki, issueSvid } from "@authplat/spiffe/dev-pki";
-import type { SvidFiles } from "@authplat/rpc";
+import { createCa, ensureDevPki, issueSvid } from "./dev-pki.ts";
+
+/** The files of one workload's SVID, in the shape `@authplat/rpc` takes them. */
+export interface SvidFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly bundleFile: string;
+  readonly trustDomain: string;
+}
 
 /** The workload names every test PKI issues SVIDs for. */
 export const TEST_IDENTITIES = [
@@ -15,7 +22,7 @@ export const TEST_IDENTITIES = [
   "outsider",
 ] as const;
 
-/** A throwaway PKI in a temporary directory. */
+/** A throwaway PKI in a temporary directory, for tests only. */
 export interface TestPki {
   /** The directory holding `bundle.pem`, `<name>.pem` and `<name>-key.pem`. */
   readonly dir: string;
