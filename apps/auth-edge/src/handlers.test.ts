@@ -1,0 +1,100 @@
+import * as grpc from "@grpc/grpc-js";
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AuthEdgeService, RejectionReason } from "@authplat/contracts/auth/auth_edge/v1";
+import type { RpcServer } from "@authplat/rpc";
+import { createTestPki, startTestServer, testClient, type TestPki } from "@authplat/testing";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { authEdgeRegistration } from "./handlers.ts";
+import { JwksCache } from "./jwks/jwks-cache.ts";
+import { TokenValidator } from "./tokens/token-validator.ts";
+
+let pki: TestPki;
+let server: RpcServer;
+let privateKey: CryptoKey;
+
+function token(exp = Math.floor(Date.now() / 1000) + 300): Promise<string> {
+  return new SignJWT({ client_id: "web", scope: "a b" })
+    .setProtectedHeader({ alg: "ES256", typ: "at+jwt", kid: "k1" })
+    .setIssuer("https://auth.local")
+    .setSubject("user-1")
+    .setAudience("https://api.auth.local")
+    .setIssuedAt()
+    .setExpirationTime(exp)
+    .setJti("j-1")
+    .sign(privateKey);
+}
+
+beforeAll(async () => {
+  pki = await createTestPki();
+  const pair = await generateKeyPair("ES256", { extractable: true });
+  privateKey = pair.privateKey;
+  const publicJwk = { ...(await exportJWK(pair.publicKey)), kid: "k1", alg: "ES256" };
+  const keys = new JwksCache({
+    fetchKeys: async () => [publicJwk],
+    algorithms: ["ES256"],
+    nowMs: () => Date.now(),
+    minRefetchIntervalMs: 1_000,
+  });
+  await keys.refresh();
+  const validator = new TokenValidator({
+    keys,
+    issuer: "https://auth.local",
+    audiences: ["https://api.auth.local"],
+    algorithms: ["ES256"],
+    clockToleranceSeconds: 0,
+    nowMs: () => Date.now(),
+  });
+  server = await startTestServer(pki, "auth-edge", [
+    authEdgeRegistration({ validator, allowedCallers: [pki.idOf("operator")] }),
+  ]);
+});
+
+afterAll(async () => {
+  await server?.shutdown();
+  await pki?.cleanup();
+});
+
+describe("AuthEdgeService.ValidateToken over mTLS", () => {
+  it("returns the claims of a valid token and the caller's SPIFFE ID", async () => {
+    const client = await testClient(pki, AuthEdgeService, server, "operator");
+    const reply = await client.validateToken({ token: await token(), requiredScopes: ["a"] });
+    client.close();
+    expect(reply.result.case).toBe("claims");
+    const claims = reply.result.case === "claims" ? reply.result.value : undefined;
+    expect(claims).toMatchObject({
+      issuer: "https://auth.local",
+      subject: "user-1",
+      audience: ["https://api.auth.local"],
+      clientId: "web",
+      scopes: ["a", "b"],
+      tokenId: "j-1",
+      keyId: "k1",
+      algorithm: "ES256",
+      callerSpiffeId: "spiffe://auth.local/ns/auth/sa/operator",
+    });
+    expect(claims?.notBefore).toBeUndefined();
+    expect(timestampMs(claims!.expiresAt!)).toBeGreaterThan(Date.now());
+  });
+
+  it("says why a token is rejected, with a stable reason", async () => {
+    const client = await testClient(pki, AuthEdgeService, server, "operator");
+    const expired = await client.validateToken({ token: await token(Math.floor(Date.now() / 1000) - 60) });
+    const tampered = await client.validateToken({ token: `${await token()}x` });
+    client.close();
+    expect(expired.result).toMatchObject({ case: "rejection", value: { reason: RejectionReason.EXPIRED } });
+    expect(tampered.result).toMatchObject({
+      case: "rejection",
+      value: { reason: RejectionReason.BAD_SIGNATURE, message: "the token signature does not verify" },
+    });
+  });
+
+  it("refuses callers that are not on the allowlist", async () => {
+    const client = await testClient(pki, AuthEdgeService, server, "mfa");
+    await expect(client.validateToken({ token: await token() })).rejects.toMatchObject({
+      code: "CALLER_NOT_ALLOWED",
+      grpcCode: grpc.status.PERMISSION_DENIED,
+    });
+    client.close();
+  });
+});
