@@ -1,0 +1,177 @@
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AuthEdgeService, RejectionReason } from "@authplat/contracts/auth/auth_edge/v1";
+import { TokenService } from "@authplat/contracts/auth/token/v1";
+import { createRpcClient } from "@authplat/rpc";
+import { parseSpiffeId } from "@authplat/spiffe";
+import { createTestPki, type TestPki } from "@authplat/spiffe/test-pki";
+import { probeHealth } from "@authplat/tools/health-probe";
+import { PLATFORM_SERVICES } from "@authplat/tools/platform-services";
+import { spawnService, type ServiceProcess } from "@authplat/tools/service-process";
+
+const root = resolve(import.meta.dirname, "..", "..");
+let pki: TestPki;
+const processes = new Map<string, ServiceProcess>();
+const ports = new Map<string, number>();
+const output: string[] = [];
+
+function envFor(name: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const files = pki.files(name);
+  return {
+    PATH: process.env["PATH"],
+    LOG_LEVEL: "info",
+    GRPC_PORT: "0",
+    SVID_CERT_FILE: files.certFile,
+    SVID_KEY_FILE: files.keyFile,
+    TRUST_BUNDLE_FILE: files.bundleFile,
+    SHUTDOWN_GRACE_MS: "2000",
+    ...extra,
+  };
+}
+
+async function start(name: string, extra: Record<string, string> = {}): Promise<void> {
+  const child = spawnService({ root, name, env: envFor(name, extra), onLine: (line) => output.push(`${name} | ${line}`) });
+  processes.set(name, child);
+  const { port } = await child.serving;
+  ports.set(name, port);
+}
+
+function operatorClient<S extends typeof TokenService | typeof AuthEdgeService>(service: S, name: string) {
+  return createRpcClient(service, {
+    address: `127.0.0.1:${ports.get(name)}`,
+    tls: pki.files("operator"),
+    serverId: parseSpiffeId(pki.idOf(name)),
+  });
+}
+
+beforeAll(async () => {
+  pki = await createTestPki();
+  try {
+    // Token first: auth-edge waits for its JWKS before reporting SERVING.
+    await start("token");
+    await Promise.all([
+      start("auth-edge", { TOKEN_SERVICE_ADDR: `127.0.0.1:${ports.get("token")}` }),
+      start("session-identity"),
+      start("iam-policy"),
+      start("mfa"),
+    ]);
+  } catch (error) {
+    throw new Error(`${String(error)}\n${output.join("\n")}`);
+  }
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([...processes.values()].map((child) => child.stop()));
+  await pki?.cleanup();
+});
+
+describe("the platform as five processes", () => {
+  it("brings every service to SERVING over mTLS, presenting its own SPIFFE ID", async () => {
+    const operator = pki.files("operator");
+    const [cert, key, ca] = await Promise.all([
+      readFile(operator.certFile),
+      readFile(operator.keyFile),
+      readFile(operator.bundleFile),
+    ]);
+    for (const { name } of PLATFORM_SERVICES) {
+      const result = await probeHealth({
+        addr: `127.0.0.1:${ports.get(name)}`,
+        cert,
+        key,
+        ca,
+        expectSpiffeId: pki.idOf(name),
+      });
+      expect({ name, result }).toEqual({ name, result: { ok: true, status: "SERVING" } });
+      const impostor = await probeHealth({
+        addr: `127.0.0.1:${ports.get(name)}`,
+        cert,
+        key,
+        ca,
+        expectSpiffeId: pki.idOf("someone-else"),
+      });
+      expect(impostor).toMatchObject({ ok: false, reason: expect.stringContaining("someone-else") });
+    }
+  });
+
+  it("issues a token at token and validates it at auth-edge; a tampered copy fails with BAD_SIGNATURE", async () => {
+    const token = await operatorClient(TokenService, "token");
+    const edge = await operatorClient(AuthEdgeService, "auth-edge");
+    const pair = await token.issueTokenPair({
+      subject: "user-42",
+      clientId: "e2e-client",
+      audience: ["https://api.auth.local"],
+      scopes: ["orders:read"],
+      sessionId: "sess-1",
+    });
+    const valid = await edge.validateToken({ token: pair.accessToken, requiredScopes: ["orders:read"] });
+    expect(valid.result).toMatchObject({
+      case: "claims",
+      value: {
+        subject: "user-42",
+        clientId: "e2e-client",
+        tokenId: pair.tokenId,
+        sessionId: "sess-1",
+        scopes: ["orders:read"],
+        callerSpiffeId: pki.idOf("operator"),
+      },
+    });
+    const [header, payload, signature] = pair.accessToken.split(".");
+    const forged = Buffer.from(payload!, "base64url").toString().replace("user-42", "user-43");
+    const tampered = `${header}.${Buffer.from(forged).toString("base64url")}.${signature}`;
+    const rejected = await edge.validateToken({ token: tampered });
+    expect(rejected.result).toMatchObject({
+      case: "rejection",
+      value: { reason: RejectionReason.BAD_SIGNATURE },
+    });
+    const scopeMissing = await edge.validateToken({ token: pair.accessToken, requiredScopes: ["orders:write"] });
+    expect(scopeMissing.result).toMatchObject({ case: "rejection", value: { reason: RejectionReason.INSUFFICIENT_SCOPE } });
+    token.close();
+    edge.close();
+  });
+
+  it("answers RPCs of later releases with UNIMPLEMENTED", async () => {
+    const token = await operatorClient(TokenService, "token");
+    await expect(token.refreshTokens({ refreshToken: "x", clientId: "c" })).rejects.toMatchObject({
+      code: "UNIMPLEMENTED",
+      grpcCode: grpc.status.UNIMPLEMENTED,
+    });
+    token.close();
+  });
+
+  it("refuses a client without a certificate, and one with a certificate from a foreign CA", async () => {
+    const bundle = await readFile(pki.files("operator").bundleFile);
+    const foreign = await pki.foreign("operator");
+    const credentials = [
+      grpc.credentials.createSsl(bundle, null, null, { checkServerIdentity: () => undefined }),
+      grpc.credentials.createSsl(bundle, await readFile(foreign.keyFile), await readFile(foreign.certFile), {
+        checkServerIdentity: () => undefined,
+      }),
+    ];
+    for (const { name } of PLATFORM_SERVICES) {
+      for (const credential of credentials) {
+        const channel = new grpc.Client(`127.0.0.1:${ports.get(name)}`, credential);
+        const code = await new Promise<number>((resolveCode) =>
+          channel.makeUnaryRequest(
+            "/grpc.health.v1.Health/Check",
+            (value: Buffer) => value,
+            (value: Buffer) => value,
+            Buffer.alloc(0),
+            new grpc.Metadata(),
+            { deadline: Date.now() + 3_000 },
+            (error) => resolveCode(error ? error.code : grpc.status.OK),
+          ),
+        );
+        channel.close();
+        expect({ name, code }).toEqual({ name, code: grpc.status.UNAVAILABLE });
+      }
+    }
+  });
+
+  it("drains and exits 0 on SIGTERM", async () => {
+    const mfa = processes.get("mfa")!;
+    expect(await mfa.stop()).toBe(0);
+    expect(output).toContainEqual(expect.stringMatching(/^mfa \| .*"msg":"stopped"/));
+  });
+});
