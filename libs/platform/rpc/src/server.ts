@@ -97,14 +97,20 @@ async function handleUnary(
     });
   }
   const abort = new AbortController();
-  call.once("cancelled", () => abort.abort(new ServiceError("CANCELLED", "call cancelled")));
-  const response = await runtime.invoke(request, {
-    method: runtime.path,
-    caller,
-    correlationId: context.correlationId,
-    signal: abort.signal,
-    logger: runtime.logger,
-  });
+  const onCancelled = () => abort.abort(new ServiceError("CANCELLED", "call cancelled"));
+  call.once("cancelled", onCancelled);
+  let response;
+  try {
+    response = await runtime.invoke(request, {
+      method: runtime.path,
+      caller,
+      correlationId: context.correlationId,
+      signal: abort.signal,
+      logger: runtime.logger,
+    });
+  } finally {
+    call.off("cancelled", onCancelled);
+  }
   const message = create(runtime.method.output, response as never);
   return Buffer.from(toBinary(runtime.method.output, message));
 }

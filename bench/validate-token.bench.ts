@@ -1,0 +1,198 @@
+/**
+ * `npm run bench`: ValidateToken over mutual TLS next to, in the same run, a bare grpc-js echo
+ * over the same transport and an in-process `jose` verify of the same token. Prints a table
+ * and writes JSON to bench/results/validate-token.json.
+ *
+ * Every server runs as its own process (as in production), the client in this one.
+ *
+ * @module
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { cpus } from "node:os";
+import { resolve } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { importJWK, jwtVerify } from "jose";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { AuthEdgeService, ValidateTokenRequestSchema } from "@authplat/contracts/auth/auth_edge/v1";
+import { TokenService } from "@authplat/contracts/auth/token/v1";
+import { JwksCache } from "@authplat/auth-edge/jwks-cache";
+import { TokenValidator } from "@authplat/auth-edge/token-validator";
+import { clientCredentials, createRpcClient } from "@authplat/rpc";
+import { parseSpiffeId } from "@authplat/spiffe";
+import { createTestPki } from "@authplat/spiffe/test-pki";
+import { spawnService, type ServiceProcess } from "@authplat/tools/service-process";
+import { measure, type Measurement } from "./measure.ts";
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+
+const root = resolve(import.meta.dirname, "..");
+const OPTIONS = { warmup: 500, samples: 5_000, concurrency: 64, throughputMs: 3_000 };
+const AUDIENCE = "https://api.auth.local";
+
+const pki = await createTestPki();
+const children: ServiceProcess[] = [];
+const cleanups: (() => void)[] = [];
+const envFor = (name: string, extra: Record<string, string> = {}) => ({
+  PATH: process.env["PATH"],
+  LOG_LEVEL: "info",
+  GRPC_PORT: "0",
+  SVID_CERT_FILE: pki.files(name).certFile,
+  SVID_KEY_FILE: pki.files(name).keyFile,
+  TRUST_BUNDLE_FILE: pki.files(name).bundleFile,
+  ...extra,
+});
+
+async function startEcho(): Promise<{ port: number; stop: () => void }> {
+  const files = pki.files("iam-policy");
+  const child = spawn(process.execPath, [resolve(root, "bench/echo-server.ts"), files.certFile, files.keyFile, files.bundleFile], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const line = await new Promise<string>((done) => createInterface({ input: child.stdout! }).once("line", done));
+  return { port: (JSON.parse(line) as { port: number }).port, stop: () => child.kill("SIGTERM") };
+}
+
+try {
+  const token = spawnService({ root, name: "token", env: envFor("token") });
+  children.push(token);
+  const tokenPort = (await token.serving).port;
+  const edge = spawnService({
+    root,
+    name: "auth-edge",
+    env: envFor("auth-edge", { TOKEN_SERVICE_ADDR: `127.0.0.1:${tokenPort}` }),
+  });
+  children.push(edge);
+  const edgePort = (await edge.serving).port;
+  const echo = await startEcho();
+  cleanups.push(echo.stop);
+
+  const tls = pki.files("operator");
+  const tokenClient = await createRpcClient(TokenService, {
+    address: `127.0.0.1:${tokenPort}`,
+    tls,
+    serverId: parseSpiffeId(pki.idOf("token")),
+  });
+  const edgeClient = await createRpcClient(AuthEdgeService, {
+    address: `127.0.0.1:${edgePort}`,
+    tls,
+    serverId: parseSpiffeId(pki.idOf("auth-edge")),
+  });
+  cleanups.push(() => tokenClient.close(), () => edgeClient.close());
+  const pair = await tokenClient.issueTokenPair({
+    subject: "bench-user",
+    clientId: "bench",
+    audience: [AUDIENCE],
+    scopes: ["orders:read", "profile"],
+  });
+  const jwks = await tokenClient.getJwks({});
+  const jwk = jwks.keys[0]!;
+  const publicKey = await importJWK({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }, jwk.alg);
+
+  // Sanity: every path must actually succeed before it is timed.
+  const check = await edgeClient.validateToken({ token: pair.accessToken });
+  if (check.result.case !== "claims") throw new Error(`the benchmark token does not validate: ${JSON.stringify(check.result)}`);
+
+  const { credentials } = await clientCredentials(pki.files("operator"), parseSpiffeId(pki.idOf("iam-policy")));
+  // The echo and the raw ValidateToken row use the same bare grpc-js client code, so the
+  // difference between them is what the server does; the RpcClient row adds the typed client.
+  async function rawCaller(port: number, serverName: string, path: string, payload: Buffer) {
+    const { credentials } = await clientCredentials(pki.files("operator"), parseSpiffeId(pki.idOf(serverName)));
+    const channel = new grpc.Client(`127.0.0.1:${port}`, credentials, { "grpc.ssl_target_name_override": "spiffe" });
+    cleanups.push(() => channel.close());
+    return () =>
+      new Promise<void>((done, fail) =>
+        channel.makeUnaryRequest(
+          path,
+          (value: Buffer) => value,
+          (value: Buffer) => value,
+          payload,
+          new grpc.Metadata(),
+          (error) => (error ? fail(error) : done()),
+        ),
+      );
+  }
+  const validateRequest = Buffer.from(
+    toBinary(ValidateTokenRequestSchema, create(ValidateTokenRequestSchema, { token: pair.accessToken })),
+  );
+  // Same payload size as the ValidateToken request.
+  const echoCall = await rawCaller(echo.port, "iam-policy", "/bench.Echo/Echo", Buffer.alloc(validateRequest.length, 7));
+  const rawValidateCall = await rawCaller(
+    edgePort,
+    "auth-edge",
+    "/auth.auth_edge.v1.AuthEdgeService/ValidateToken",
+    validateRequest,
+  );
+
+  const validator = new TokenValidator({
+    keys: new JwksCache({
+      fetchKeys: async () => jwks.keys.map((key) => ({ kty: key.kty, kid: key.kid, alg: key.alg, crv: key.crv, x: key.x, y: key.y, use: key.use })),
+      algorithms: ["ES256", "EdDSA"],
+      nowMs: () => Date.now(),
+      minRefetchIntervalMs: 5_000,
+    }),
+    issuer: "https://auth.local",
+    audiences: [AUDIENCE],
+    algorithms: ["ES256", "EdDSA"],
+    clockToleranceSeconds: 5,
+    nowMs: () => Date.now(),
+  });
+
+  const results: Measurement[] = [];
+  results.push(
+    await measure("jose jwtVerify (in-process baseline)", () => jwtVerify(pair.accessToken, publicKey, { algorithms: [jwk.alg] }), OPTIONS),
+  );
+  results.push(await measure("TokenValidator.validate (in-process, edge logic)", () => validator.validate(pair.accessToken), OPTIONS));
+  results.push(await measure("grpc-js echo over mTLS (transport baseline)", echoCall, OPTIONS));
+  results.push(await measure("ValidateToken over mTLS, bare grpc-js client (auth-edge process)", rawValidateCall, OPTIONS));
+  results.push(
+    await measure("ValidateToken over mTLS, platform RpcClient", () => edgeClient.validateToken({ token: pair.accessToken }), OPTIONS),
+  );
+
+  const [jose, local, echoResult, validate] = results as [Measurement, Measurement, Measurement, Measurement, Measurement];
+  const ratios = {
+    validateTokenVsEcho: {
+      p50: validate.p50Ms / echoResult.p50Ms,
+      p99: validate.p99Ms / echoResult.p99Ms,
+      throughput: validate.throughputPerSec / echoResult.throughputPerSec,
+    },
+    validatorVsJose: {
+      p50: local.p50Ms / jose.p50Ms,
+      p99: local.p99Ms / jose.p99Ms,
+      throughput: local.throughputPerSec / jose.throughputPerSec,
+    },
+  };
+  const fmt = (value: number, digits = 3) => value.toFixed(digits);
+  console.log(`\nValidateToken benchmark: ${OPTIONS.samples} sequential samples after ${OPTIONS.warmup} warm-up; throughput with ${OPTIONS.concurrency} in flight for ${OPTIONS.throughputMs} ms`);
+  console.log(`node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "unknown"}), token alg ${jwk.alg}\n`);
+  console.log("| operation | p50 ms | p99 ms | mean ms | ops/s |");
+  console.log("|---|---:|---:|---:|---:|");
+  for (const r of results) {
+    console.log(`| ${r.name} | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} | ${fmt(r.meanMs)} | ${Math.round(r.throughputPerSec).toLocaleString("en-US")} |`);
+  }
+  console.log(
+    `\nValidateToken / echo: p50 ×${fmt(ratios.validateTokenVsEcho.p50, 2)}, p99 ×${fmt(ratios.validateTokenVsEcho.p99, 2)}, throughput ×${fmt(ratios.validateTokenVsEcho.throughput, 2)}`,
+  );
+  console.log(
+    `TokenValidator / jose: p50 ×${fmt(ratios.validatorVsJose.p50, 2)}, p99 ×${fmt(ratios.validatorVsJose.p99, 2)}, throughput ×${fmt(ratios.validatorVsJose.throughput, 2)}`,
+  );
+  const report = {
+    benchmark: "validate-token",
+    at: new Date().toISOString(),
+    node: process.version,
+    cpus: cpus().length,
+    algorithm: jwk.alg,
+    options: OPTIONS,
+    results,
+    ratios,
+  };
+  await mkdir(resolve(root, "bench/results"), { recursive: true });
+  await writeFile(resolve(root, "bench/results/validate-token.json"), `${JSON.stringify(report, null, 2)}\n`);
+  console.log(`\nJSON: bench/results/validate-token.json`);
+  console.log(JSON.stringify(report));
+} catch (error) {
+  console.error(`benchmark failed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+} finally {
+  for (const cleanup of cleanups) cleanup();
+  await Promise.all(children.map((child) => child.stop()));
+  await pki.cleanup();
+}
