@@ -6,7 +6,12 @@ import { defineConfig } from "vitest/config";
  */
 export default defineConfig({
   test: {
-    include: ["apps/*/src/**/*.test.ts", "libs/**/src/**/*.test.ts", "tools/src/**/*.test.ts", "e2e/src/**/*.test.ts"],
+    include: [
+      "apps/*/src/**/*.test.ts",
+      "libs/**/src/**/*.test.ts",
+      "tools/src/**/*.test.ts",
+      "e2e/src/**/*.test.ts",
+    ],
     exclude: ["**/node_modules/**"],
     testTimeout: 30_000,
     hookTimeout: 60_000,

@@ -44,10 +44,16 @@ const envFor = (name: string, extra: Record<string, string> = {}) => ({
 
 async function startEcho(): Promise<{ port: number; stop: () => void }> {
   const files = pki.files("iam-policy");
-  const child = spawn(process.execPath, [resolve(root, "bench/echo-server.ts"), files.certFile, files.keyFile, files.bundleFile], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const line = await new Promise<string>((done) => createInterface({ input: child.stdout! }).once("line", done));
+  const child = spawn(
+    process.execPath,
+    [resolve(root, "bench/echo-server.ts"), files.certFile, files.keyFile, files.bundleFile],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  const line = await new Promise<string>((done) =>
+    createInterface({ input: child.stdout! }).once("line", done),
+  );
   return { port: (JSON.parse(line) as { port: number }).port, stop: () => child.kill("SIGTERM") };
 }
 
@@ -76,7 +82,10 @@ try {
     tls,
     serverId: parseSpiffeId(pki.idOf("auth-edge")),
   });
-  cleanups.push(() => tokenClient.close(), () => edgeClient.close());
+  cleanups.push(
+    () => tokenClient.close(),
+    () => edgeClient.close(),
+  );
   const pair = await tokenClient.issueTokenPair({
     subject: "bench-user",
     clientId: "bench",
@@ -89,14 +98,19 @@ try {
 
   // Sanity: every path must actually succeed before it is timed.
   const check = await edgeClient.validateToken({ token: pair.accessToken });
-  if (check.result.case !== "claims") throw new Error(`the benchmark token does not validate: ${JSON.stringify(check.result)}`);
+  if (check.result.case !== "claims")
+    throw new Error(`the benchmark token does not validate: ${JSON.stringify(check.result)}`);
 
-  const { credentials } = await clientCredentials(pki.files("operator"), parseSpiffeId(pki.idOf("iam-policy")));
   // The echo and the raw ValidateToken row use the same bare grpc-js client code, so the
   // difference between them is what the server does; the RpcClient row adds the typed client.
   async function rawCaller(port: number, serverName: string, path: string, payload: Buffer) {
-    const { credentials } = await clientCredentials(pki.files("operator"), parseSpiffeId(pki.idOf(serverName)));
-    const channel = new grpc.Client(`127.0.0.1:${port}`, credentials, { "grpc.ssl_target_name_override": "spiffe" });
+    const { credentials } = await clientCredentials(
+      pki.files("operator"),
+      parseSpiffeId(pki.idOf(serverName)),
+    );
+    const channel = new grpc.Client(`127.0.0.1:${port}`, credentials, {
+      "grpc.ssl_target_name_override": "spiffe",
+    });
     cleanups.push(() => channel.close());
     return () =>
       new Promise<void>((done, fail) =>
@@ -111,10 +125,18 @@ try {
       );
   }
   const validateRequest = Buffer.from(
-    toBinary(ValidateTokenRequestSchema, create(ValidateTokenRequestSchema, { token: pair.accessToken })),
+    toBinary(
+      ValidateTokenRequestSchema,
+      create(ValidateTokenRequestSchema, { token: pair.accessToken }),
+    ),
   );
   // Same payload size as the ValidateToken request.
-  const echoCall = await rawCaller(echo.port, "iam-policy", "/bench.Echo/Echo", Buffer.alloc(validateRequest.length, 7));
+  const echoCall = await rawCaller(
+    echo.port,
+    "iam-policy",
+    "/bench.Echo/Echo",
+    Buffer.alloc(validateRequest.length, 7),
+  );
   const rawValidateCall = await rawCaller(
     edgePort,
     "auth-edge",
@@ -124,7 +146,16 @@ try {
 
   const validator = new TokenValidator({
     keys: new JwksCache({
-      fetchKeys: async () => jwks.keys.map((key) => ({ kty: key.kty, kid: key.kid, alg: key.alg, crv: key.crv, x: key.x, y: key.y, use: key.use })),
+      fetchKeys: async () =>
+        jwks.keys.map((key) => ({
+          kty: key.kty,
+          kid: key.kid,
+          alg: key.alg,
+          crv: key.crv,
+          x: key.x,
+          y: key.y,
+          use: key.use,
+        })),
       algorithms: ["ES256", "EdDSA"],
       nowMs: () => Date.now(),
       minRefetchIntervalMs: 5_000,
@@ -138,16 +169,42 @@ try {
 
   const results: Measurement[] = [];
   results.push(
-    await measure("jose jwtVerify (in-process baseline)", () => jwtVerify(pair.accessToken, publicKey, { algorithms: [jwk.alg] }), OPTIONS),
+    await measure(
+      "jose jwtVerify (in-process baseline)",
+      () => jwtVerify(pair.accessToken, publicKey, { algorithms: [jwk.alg] }),
+      OPTIONS,
+    ),
   );
-  results.push(await measure("TokenValidator.validate (in-process, edge logic)", () => validator.validate(pair.accessToken), OPTIONS));
-  results.push(await measure("grpc-js echo over mTLS (transport baseline)", echoCall, OPTIONS));
-  results.push(await measure("ValidateToken over mTLS, bare grpc-js client (auth-edge process)", rawValidateCall, OPTIONS));
   results.push(
-    await measure("ValidateToken over mTLS, platform RpcClient", () => edgeClient.validateToken({ token: pair.accessToken }), OPTIONS),
+    await measure(
+      "TokenValidator.validate (in-process, edge logic)",
+      () => validator.validate(pair.accessToken),
+      OPTIONS,
+    ),
+  );
+  results.push(await measure("grpc-js echo over mTLS (transport baseline)", echoCall, OPTIONS));
+  results.push(
+    await measure(
+      "ValidateToken over mTLS, bare grpc-js client (auth-edge process)",
+      rawValidateCall,
+      OPTIONS,
+    ),
+  );
+  results.push(
+    await measure(
+      "ValidateToken over mTLS, platform RpcClient",
+      () => edgeClient.validateToken({ token: pair.accessToken }),
+      OPTIONS,
+    ),
   );
 
-  const [jose, local, echoResult, validate] = results as [Measurement, Measurement, Measurement, Measurement, Measurement];
+  const [jose, local, echoResult, validate] = results as [
+    Measurement,
+    Measurement,
+    Measurement,
+    Measurement,
+    Measurement,
+  ];
   const ratios = {
     validateTokenVsEcho: {
       p50: validate.p50Ms / echoResult.p50Ms,
@@ -161,12 +218,18 @@ try {
     },
   };
   const fmt = (value: number, digits = 3) => value.toFixed(digits);
-  console.log(`\nValidateToken benchmark: ${OPTIONS.samples} sequential samples after ${OPTIONS.warmup} warm-up; throughput with ${OPTIONS.concurrency} in flight for ${OPTIONS.throughputMs} ms`);
-  console.log(`node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "unknown"}), token alg ${jwk.alg}\n`);
+  console.log(
+    `\nValidateToken benchmark: ${OPTIONS.samples} sequential samples after ${OPTIONS.warmup} warm-up; throughput with ${OPTIONS.concurrency} in flight for ${OPTIONS.throughputMs} ms`,
+  );
+  console.log(
+    `node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "unknown"}), token alg ${jwk.alg}\n`,
+  );
   console.log("| operation | p50 ms | p99 ms | mean ms | ops/s |");
   console.log("|---|---:|---:|---:|---:|");
   for (const r of results) {
-    console.log(`| ${r.name} | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} | ${fmt(r.meanMs)} | ${Math.round(r.throughputPerSec).toLocaleString("en-US")} |`);
+    console.log(
+      `| ${r.name} | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} | ${fmt(r.meanMs)} | ${Math.round(r.throughputPerSec).toLocaleString("en-US")} |`,
+    );
   }
   console.log(
     `\nValidateToken / echo: p50 ×${fmt(ratios.validateTokenVsEcho.p50, 2)}, p99 ×${fmt(ratios.validateTokenVsEcho.p99, 2)}, throughput ×${fmt(ratios.validateTokenVsEcho.throughput, 2)}`,
@@ -185,7 +248,10 @@ try {
     ratios,
   };
   await mkdir(resolve(root, "bench/results"), { recursive: true });
-  await writeFile(resolve(root, "bench/results/validate-token.json"), `${JSON.stringify(report, null, 2)}\n`);
+  await writeFile(
+    resolve(root, "bench/results/validate-token.json"),
+    `${JSON.stringify(report, null, 2)}\n`,
+  );
   console.log(`\nJSON: bench/results/validate-token.json`);
   console.log(JSON.stringify(report));
 } catch (error) {

@@ -32,13 +32,21 @@ function envFor(name: string, extra: Record<string, string> = {}): NodeJS.Proces
 }
 
 async function start(name: string, extra: Record<string, string> = {}): Promise<void> {
-  const child = spawnService({ root, name, env: envFor(name, extra), onLine: (line) => output.push(`${name} | ${line}`) });
+  const child = spawnService({
+    root,
+    name,
+    env: envFor(name, extra),
+    onLine: (line) => output.push(`${name} | ${line}`),
+  });
   processes.set(name, child);
   const { port } = await child.serving;
   ports.set(name, port);
 }
 
-function operatorClient<S extends typeof TokenService | typeof AuthEdgeService>(service: S, name: string) {
+function operatorClient<S extends typeof TokenService | typeof AuthEdgeService>(
+  service: S,
+  name: string,
+) {
   return createRpcClient(service, {
     address: `127.0.0.1:${ports.get(name)}`,
     tls: pki.files("operator"),
@@ -91,7 +99,10 @@ describe("the platform as five processes", () => {
         ca,
         expectSpiffeId: pki.idOf("someone-else"),
       });
-      expect(impostor).toMatchObject({ ok: false, reason: expect.stringContaining("someone-else") });
+      expect(impostor).toMatchObject({
+        ok: false,
+        reason: expect.stringContaining("someone-else"),
+      });
     }
   });
 
@@ -105,7 +116,10 @@ describe("the platform as five processes", () => {
       scopes: ["orders:read"],
       sessionId: "sess-1",
     });
-    const valid = await edge.validateToken({ token: pair.accessToken, requiredScopes: ["orders:read"] });
+    const valid = await edge.validateToken({
+      token: pair.accessToken,
+      requiredScopes: ["orders:read"],
+    });
     expect(valid.result).toMatchObject({
       case: "claims",
       value: {
@@ -125,8 +139,14 @@ describe("the platform as five processes", () => {
       case: "rejection",
       value: { reason: RejectionReason.BAD_SIGNATURE },
     });
-    const scopeMissing = await edge.validateToken({ token: pair.accessToken, requiredScopes: ["orders:write"] });
-    expect(scopeMissing.result).toMatchObject({ case: "rejection", value: { reason: RejectionReason.INSUFFICIENT_SCOPE } });
+    const scopeMissing = await edge.validateToken({
+      token: pair.accessToken,
+      requiredScopes: ["orders:write"],
+    });
+    expect(scopeMissing.result).toMatchObject({
+      case: "rejection",
+      value: { reason: RejectionReason.INSUFFICIENT_SCOPE },
+    });
     token.close();
     edge.close();
   });
@@ -145,9 +165,14 @@ describe("the platform as five processes", () => {
     const foreign = await pki.foreign("operator");
     const credentials = [
       grpc.credentials.createSsl(bundle, null, null, { checkServerIdentity: () => undefined }),
-      grpc.credentials.createSsl(bundle, await readFile(foreign.keyFile), await readFile(foreign.certFile), {
-        checkServerIdentity: () => undefined,
-      }),
+      grpc.credentials.createSsl(
+        bundle,
+        await readFile(foreign.keyFile),
+        await readFile(foreign.certFile),
+        {
+          checkServerIdentity: () => undefined,
+        },
+      ),
     ];
     for (const { name } of PLATFORM_SERVICES) {
       for (const credential of credentials) {

@@ -31,19 +31,29 @@ export interface SpawnServiceOptions {
  * JSON log for the "serving" line that `runService` writes once health is SERVING.
  */
 export function spawnService(options: SpawnServiceOptions): ServiceProcess {
-  const child = spawn(process.execPath, [join(options.root, "apps", options.name, "src", "main.ts")], {
-    cwd: options.root,
-    env: options.env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const exited = once(child, "exit").then(([code, signal]) => (code ?? signal) as number | NodeJS.Signals);
+  const child = spawn(
+    process.execPath,
+    [join(options.root, "apps", options.name, "src", "main.ts")],
+    {
+      cwd: options.root,
+      env: options.env,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  const exited = once(child, "exit").then(
+    ([code, signal]) => (code ?? signal) as number | NodeJS.Signals,
+  );
   const serving = new Promise<{ port: number; spiffeId: string }>((resolve, reject) => {
     const onLine = (line: string) => {
       options.onLine?.(line);
       if (!line.startsWith("{")) return;
       try {
         const entry = JSON.parse(line) as { msg?: string; port?: number; spiffeId?: string };
-        if (entry.msg === "serving" && typeof entry.port === "number" && typeof entry.spiffeId === "string") {
+        if (
+          entry.msg === "serving" &&
+          typeof entry.port === "number" &&
+          typeof entry.spiffeId === "string"
+        ) {
           resolve({ port: entry.port, spiffeId: entry.spiffeId });
         }
       } catch {
@@ -52,7 +62,9 @@ export function spawnService(options: SpawnServiceOptions): ServiceProcess {
     };
     createInterface({ input: child.stdout! }).on("line", onLine);
     createInterface({ input: child.stderr! }).on("line", onLine);
-    void exited.then((code) => reject(new Error(`${options.name} exited (${code}) before serving`)));
+    void exited.then((code) =>
+      reject(new Error(`${options.name} exited (${code}) before serving`)),
+    );
   });
   serving.catch(() => undefined);
   return {

@@ -70,7 +70,9 @@ try {
   const ready = await Promise.all(children.map((child) => child.serving));
   console.log("\nall five services are SERVING over mTLS:");
   children.forEach((child, index) => {
-    console.log(`  ${child.name.padEnd(width)}  127.0.0.1:${ready[index]!.port}  ${ready[index]!.spiffeId}`);
+    console.log(
+      `  ${child.name.padEnd(width)}  127.0.0.1:${ready[index]!.port}  ${ready[index]!.spiffeId}`,
+    );
   });
   console.log(
     `\ncall them with the operator certificate, e.g.\n` +

@@ -28,11 +28,17 @@ export const authEdgeEnv = serviceEnv("auth-edge", 50051).extend({
   TOKEN_SERVICE_SPIFFE_ID: z.string().optional(),
   JWT_ISSUER: z.url({ error: "must be an absolute URL" }).default("https://auth.local"),
   JWT_AUDIENCE: envList("https://api.auth.local", z.string().min(1)),
-  JWT_ALGORITHMS: envList("ES256,EdDSA", z.enum(["ES256", "EdDSA"], { error: "must be ES256 or EdDSA" })),
+  JWT_ALGORITHMS: envList(
+    "ES256,EdDSA",
+    z.enum(["ES256", "EdDSA"], { error: "must be ES256 or EdDSA" }),
+  ),
   JWT_CLOCK_TOLERANCE_SECONDS: envInt(5, 0, 60),
   JWKS_REFRESH_INTERVAL_MS: envInt(300_000, 1_000, 86_400_000),
   JWKS_MIN_REFETCH_INTERVAL_MS: envInt(5_000, 0, 3_600_000),
-  ALLOWED_CALLERS: envList("", z.string().startsWith("spiffe://", "must be a SPIFFE ID")).optional(),
+  ALLOWED_CALLERS: envList(
+    "",
+    z.string().startsWith("spiffe://", "must be a SPIFFE ID"),
+  ).optional(),
 });
 
 /** Parsed settings of auth-edge. */

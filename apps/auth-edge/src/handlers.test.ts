@@ -79,13 +79,21 @@ describe("AuthEdgeService.ValidateToken over mTLS", () => {
 
   it("says why a token is rejected, with a stable reason", async () => {
     const client = await testClient(pki, AuthEdgeService, server, "operator");
-    const expired = await client.validateToken({ token: await token(Math.floor(Date.now() / 1000) - 60) });
+    const expired = await client.validateToken({
+      token: await token(Math.floor(Date.now() / 1000) - 60),
+    });
     const tampered = await client.validateToken({ token: `${await token()}x` });
     client.close();
-    expect(expired.result).toMatchObject({ case: "rejection", value: { reason: RejectionReason.EXPIRED } });
+    expect(expired.result).toMatchObject({
+      case: "rejection",
+      value: { reason: RejectionReason.EXPIRED },
+    });
     expect(tampered.result).toMatchObject({
       case: "rejection",
-      value: { reason: RejectionReason.BAD_SIGNATURE, message: "the token signature does not verify" },
+      value: {
+        reason: RejectionReason.BAD_SIGNATURE,
+        message: "the token signature does not verify",
+      },
     });
   });
 

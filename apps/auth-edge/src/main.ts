@@ -5,7 +5,7 @@ import { parseSpiffeId } from "@authplat/spiffe";
 import { loadAuthEdgeConfig } from "./config.ts";
 import { authEdgeRegistration } from "./handlers.ts";
 import { JwksCache } from "./jwks/jwks-cache.ts";
-import { fetchJwksFrom } from "./jwks/token-service-keys.ts";
+import { fetchJwksFrom } from "./token-service-keys.ts";
 import { TokenValidator } from "./tokens/token-validator.ts";
 
 const config = loadAuthEdgeConfig(process.env);
@@ -25,7 +25,8 @@ try {
     algorithms: config.JWT_ALGORITHMS,
     nowMs,
     minRefetchIntervalMs: config.JWKS_MIN_REFETCH_INTERVAL_MS,
-    onFetchError: (error) => logger.warn({ err: error }, "JWKS refresh failed; keeping the old keys"),
+    onFetchError: (error) =>
+      logger.warn({ err: error }, "JWKS refresh failed; keeping the old keys"),
   });
   // Ready means able to validate: wait for the first key set before reporting SERVING.
   await keys.refreshUntilLoaded(AbortSignal.timeout(120_000));

@@ -16,7 +16,11 @@ try {
     settings: config,
     logger,
     services: [
-      defineService(MfaService, unimplementedHandlers(MfaService), sameCallersForAll(MfaService, callers)),
+      defineService(
+        MfaService,
+        unimplementedHandlers(MfaService),
+        sameCallersForAll(MfaService, callers),
+      ),
     ],
   });
 } catch (error) {

@@ -82,7 +82,9 @@ describe("TokenService over mTLS", () => {
 
   it("reports a bad request as INVALID_ARGUMENT through the shared error model", async () => {
     const client = await testClient(pki, TokenService, server, "session-identity");
-    await expect(client.issueTokenPair({ subject: "u", clientId: "c", audience: [] })).rejects.toMatchObject({
+    await expect(
+      client.issueTokenPair({ subject: "u", clientId: "c", audience: [] }),
+    ).rejects.toMatchObject({
       code: "INVALID_ARGUMENT",
       grpcCode: grpc.status.INVALID_ARGUMENT,
       message: "audience must list 1-16 values",
@@ -94,7 +96,10 @@ describe("TokenService over mTLS", () => {
     const client = await testClient(pki, TokenService, server, "auth-edge");
     await expect(
       client.issueTokenPair({ subject: "u", clientId: "c", audience: ["x"] }),
-    ).rejects.toMatchObject({ code: "CALLER_NOT_ALLOWED", grpcCode: grpc.status.PERMISSION_DENIED });
+    ).rejects.toMatchObject({
+      code: "CALLER_NOT_ALLOWED",
+      grpcCode: grpc.status.PERMISSION_DENIED,
+    });
     client.close();
   });
 });

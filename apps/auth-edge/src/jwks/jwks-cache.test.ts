@@ -8,7 +8,12 @@ async function jwk(kid: string, alg: "ES256" | "EdDSA" = "ES256"): Promise<Sourc
 }
 
 function source(initial: SourceJwk[]) {
-  const state = { keys: initial, fetches: 0, fail: false as boolean, gate: undefined as Promise<void> | undefined };
+  const state = {
+    keys: initial,
+    fetches: 0,
+    fail: false as boolean,
+    gate: undefined as Promise<void> | undefined,
+  };
   const fetchKeys = async () => {
     state.fetches += 1;
     if (state.gate) await state.gate;
@@ -30,7 +35,10 @@ describe("JwksCache", () => {
       minRefetchIntervalMs: 0,
       onFetchError: (e) => errors.push(e),
     });
-    await expect(cache.keyFor("any")).rejects.toMatchObject({ code: "UNAVAILABLE", retryAfterMs: 1_000 });
+    await expect(cache.keyFor("any")).rejects.toMatchObject({
+      code: "UNAVAILABLE",
+      retryAfterMs: 1_000,
+    });
     expect(errors).toHaveLength(1);
   });
 
@@ -39,7 +47,12 @@ describe("JwksCache", () => {
     const second = await jwk("k2");
     const { state, fetchKeys } = source([first]);
     let now = 0;
-    const cache = new JwksCache({ fetchKeys, algorithms: ["ES256"], nowMs: () => now, minRefetchIntervalMs: 5_000 });
+    const cache = new JwksCache({
+      fetchKeys,
+      algorithms: ["ES256"],
+      nowMs: () => now,
+      minRefetchIntervalMs: 5_000,
+    });
     await cache.refresh();
     state.keys = [first, second];
     now = 1_000;
@@ -56,7 +69,12 @@ describe("JwksCache", () => {
     const { state, fetchKeys } = source([await jwk("k1")]);
     let open!: () => void;
     state.gate = new Promise<void>((resolve) => (open = resolve));
-    const cache = new JwksCache({ fetchKeys, algorithms: ["ES256"], nowMs: () => 0, minRefetchIntervalMs: 0 });
+    const cache = new JwksCache({
+      fetchKeys,
+      algorithms: ["ES256"],
+      nowMs: () => 0,
+      minRefetchIntervalMs: 0,
+    });
     const lookups = Promise.all([cache.keyFor("k1"), cache.keyFor("k1"), cache.keyFor("k1")]);
     open();
     const keys = await lookups;
@@ -68,7 +86,12 @@ describe("JwksCache", () => {
     const k1 = await jwk("k1");
     const k2 = await jwk("k2");
     const { state, fetchKeys } = source([k1]);
-    const cache = new JwksCache({ fetchKeys, algorithms: ["ES256"], nowMs: () => 0, minRefetchIntervalMs: 60_000 });
+    const cache = new JwksCache({
+      fetchKeys,
+      algorithms: ["ES256"],
+      nowMs: () => 0,
+      minRefetchIntervalMs: 60_000,
+    });
     await cache.refresh();
     state.fail = true;
     await expect(cache.refresh()).rejects.toThrow("token service unreachable");
@@ -86,7 +109,12 @@ describe("JwksCache", () => {
       { kty: "oct", k: "c2VjcmV0", kid: "hmac", alg: "HS256" },
       await jwk("es"),
     ]);
-    const cache = new JwksCache({ fetchKeys, algorithms: ["ES256"], nowMs: () => 0, minRefetchIntervalMs: 0 });
+    const cache = new JwksCache({
+      fetchKeys,
+      algorithms: ["ES256"],
+      nowMs: () => 0,
+      minRefetchIntervalMs: 0,
+    });
     await cache.refresh();
     expect(cache.keyIds).toEqual(["es"]);
   });

@@ -89,31 +89,40 @@ async function expectRejected(token: string, reason: RejectionReason, message: s
 }
 
 describe("TokenValidator accepts", () => {
-  it.each(["ES256", "EdDSA"] as const)("a well-formed %s at+jwt and returns its claims", async (alg) => {
-    const key = alg === "ES256" ? es256 : eddsa;
-    const result = await validator.validate(await sign(claims({ sid: "s-1", nbf: NOW_S - 10 }), key), ["profile"]);
-    expect(result).toEqual({
-      valid: true,
-      claims: {
-        issuer: ISSUER,
-        subject: "user-1",
-        audience: [AUDIENCE],
-        expiresAt: NOW_S + 600,
-        issuedAt: NOW_S - 10,
-        notBefore: NOW_S - 10,
-        tokenId: "jti-1",
-        clientId: "web",
-        scopes: ["orders:read", "profile"],
-        sessionId: "s-1",
-        keyId: key.kid,
-        algorithm: alg,
-      },
-    });
-  });
+  it.each(["ES256", "EdDSA"] as const)(
+    "a well-formed %s at+jwt and returns its claims",
+    async (alg) => {
+      const key = alg === "ES256" ? es256 : eddsa;
+      const result = await validator.validate(
+        await sign(claims({ sid: "s-1", nbf: NOW_S - 10 }), key),
+        ["profile"],
+      );
+      expect(result).toEqual({
+        valid: true,
+        claims: {
+          issuer: ISSUER,
+          subject: "user-1",
+          audience: [AUDIENCE],
+          expiresAt: NOW_S + 600,
+          issuedAt: NOW_S - 10,
+          notBefore: NOW_S - 10,
+          tokenId: "jti-1",
+          clientId: "web",
+          scopes: ["orders:read", "profile"],
+          sessionId: "s-1",
+          keyId: key.kid,
+          algorithm: alg,
+        },
+      });
+    },
+  );
 
   it("the application/at+jwt spelling of typ and a string aud", async () => {
     const token = await sign(claims({ aud: AUDIENCE }), es256, { typ: "application/at+jwt" });
-    expect(await validator.validate(token)).toMatchObject({ valid: true, claims: { audience: [AUDIENCE] } });
+    expect(await validator.validate(token)).toMatchObject({
+      valid: true,
+      claims: { audience: [AUDIENCE] },
+    });
   });
 });
 
@@ -129,24 +138,46 @@ describe("TokenValidator rejects, each with its own reason", () => {
 
   it("a tampered payload (bad signature)", async () => {
     const [header, , signature] = segments(await sign(claims()));
-    await expectRejected(`${header}.${encode(claims({ sub: "admin" }))}.${signature}`, "BAD_SIGNATURE", "does not verify");
+    await expectRejected(
+      `${header}.${encode(claims({ sub: "admin" }))}.${signature}`,
+      "BAD_SIGNATURE",
+      "does not verify",
+    );
   });
 
   it("a token signed by a key that is not in the JWKS but reuses a known kid", async () => {
-    await expectRejected(await sign(claims(), { ...stranger, kid: es256.kid }), "BAD_SIGNATURE", "does not verify");
+    await expectRejected(
+      await sign(claims(), { ...stranger, kid: es256.kid }),
+      "BAD_SIGNATURE",
+      "does not verify",
+    );
   });
 
   it("alg none, whatever the rest says", async () => {
     const [, payload] = segments(await sign(claims()));
-    await expectRejected(`${encode({ alg: "none", typ: "at+jwt", kid: es256.kid })}.${payload}.`, "MALFORMED", /compact JWS/);
-    await expectRejected(`${encode({ alg: "none", typ: "at+jwt", kid: es256.kid })}.${payload}.AAAA`, "ALGORITHM_NOT_ALLOWED", "not allowed");
+    await expectRejected(
+      `${encode({ alg: "none", typ: "at+jwt", kid: es256.kid })}.${payload}.`,
+      "MALFORMED",
+      /compact JWS/,
+    );
+    await expectRejected(
+      `${encode({ alg: "none", typ: "at+jwt", kid: es256.kid })}.${payload}.AAAA`,
+      "ALGORITHM_NOT_ALLOWED",
+      "not allowed",
+    );
   });
 
   it("HS256 keyed with the public key (algorithm confusion)", async () => {
     const header = encode({ alg: "HS256", typ: "at+jwt", kid: es256.kid });
     const payload = encode(claims());
-    const mac = createHmac("sha256", JSON.stringify(es256.jwk)).update(`${header}.${payload}`).digest("base64url");
-    await expectRejected(`${header}.${payload}.${mac}`, "ALGORITHM_NOT_ALLOWED", "the token algorithm is not allowed");
+    const mac = createHmac("sha256", JSON.stringify(es256.jwk))
+      .update(`${header}.${payload}`)
+      .digest("base64url");
+    await expectRejected(
+      `${header}.${payload}.${mac}`,
+      "ALGORITHM_NOT_ALLOWED",
+      "the token algorithm is not allowed",
+    );
   });
 
   it("an allowed alg that is not the key's alg", async () => {
@@ -155,44 +186,93 @@ describe("TokenValidator rejects, each with its own reason", () => {
   });
 
   it("a token whose kid is not in the key set", async () => {
-    await expectRejected(await sign(claims(), stranger), "UNKNOWN_KEY", "the token's signing key is unknown");
-    await expectRejected(await sign(claims(), es256, { kid: undefined }), "UNKNOWN_KEY", "names no signing key");
+    await expectRejected(
+      await sign(claims(), stranger),
+      "UNKNOWN_KEY",
+      "the token's signing key is unknown",
+    );
+    await expectRejected(
+      await sign(claims(), es256, { kid: undefined }),
+      "UNKNOWN_KEY",
+      "names no signing key",
+    );
   });
 
   it("an expired token, beyond the clock tolerance", async () => {
-    await expectRejected(await sign(claims({ exp: NOW_S - 6 })), "EXPIRED", "the token has expired");
-    expect(await validator.validate(await sign(claims({ exp: NOW_S - 4 })))).toMatchObject({ valid: true });
+    await expectRejected(
+      await sign(claims({ exp: NOW_S - 6 })),
+      "EXPIRED",
+      "the token has expired",
+    );
+    expect(await validator.validate(await sign(claims({ exp: NOW_S - 4 })))).toMatchObject({
+      valid: true,
+    });
   });
 
   it("a token not valid yet, by nbf or by an iat in the future", async () => {
     await expectRejected(await sign(claims({ nbf: NOW_S + 60 })), "NOT_YET_VALID", "not valid yet");
-    await expectRejected(await sign(claims({ iat: NOW_S + 60 })), "NOT_YET_VALID", "issued in the future");
+    await expectRejected(
+      await sign(claims({ iat: NOW_S + 60 })),
+      "NOT_YET_VALID",
+      "issued in the future",
+    );
   });
 
   it("a token from another issuer", async () => {
-    await expectRejected(await sign(claims({ iss: "https://evil.example" })), "WRONG_ISSUER", "untrusted issuer");
+    await expectRejected(
+      await sign(claims({ iss: "https://evil.example" })),
+      "WRONG_ISSUER",
+      "untrusted issuer",
+    );
   });
 
   it("a token for another audience", async () => {
-    await expectRejected(await sign(claims({ aud: ["https://other"] })), "WRONG_AUDIENCE", "not meant for this audience");
+    await expectRejected(
+      await sign(claims({ aud: ["https://other"] })),
+      "WRONG_AUDIENCE",
+      "not meant for this audience",
+    );
   });
 
   it("a token whose typ is not at+jwt (an ID token, a plain JWT, or none)", async () => {
     await expectRejected(await sign(claims(), es256, { typ: "JWT" }), "WRONG_TYPE", 'not "at+jwt"');
-    await expectRejected(await sign(claims(), es256, { typ: undefined }), "WRONG_TYPE", 'not "at+jwt"');
+    await expectRejected(
+      await sign(claims(), es256, { typ: undefined }),
+      "WRONG_TYPE",
+      'not "at+jwt"',
+    );
   });
 
-  it.each(["iss", "sub", "aud", "exp", "iat", "jti", "client_id"])("a token without %s", async (claim) => {
-    await expectRejected(await sign(claims({ [claim]: undefined })), "MISSING_CLAIM", `no "${claim}" claim`);
-  });
+  it.each(["iss", "sub", "aud", "exp", "iat", "jti", "client_id"])(
+    "a token without %s",
+    async (claim) => {
+      await expectRejected(
+        await sign(claims({ [claim]: undefined })),
+        "MISSING_CLAIM",
+        `no "${claim}" claim`,
+      );
+    },
+  );
 
   it("claims of the wrong type", async () => {
-    await expectRejected(await sign(claims({ client_id: 7 })), "MALFORMED", "client_id must be a string");
-    await expectRejected(await sign(claims({ scope: ["a"] })), "MALFORMED", "scope must be a string");
+    await expectRejected(
+      await sign(claims({ client_id: 7 })),
+      "MALFORMED",
+      "client_id must be a string",
+    );
+    await expectRejected(
+      await sign(claims({ scope: ["a"] })),
+      "MALFORMED",
+      "scope must be a string",
+    );
   });
 
   it("a token without a required scope", async () => {
     const result = await validator.validate(await sign(claims()), ["orders:read", "orders:write"]);
-    expect(result).toEqual({ valid: false, reason: "INSUFFICIENT_SCOPE", message: "the token lacks the scopes: orders:write" });
+    expect(result).toEqual({
+      valid: false,
+      reason: "INSUFFICIENT_SCOPE",
+      message: "the token lacks the scopes: orders:write",
+    });
   });
 });

@@ -179,11 +179,15 @@ export class TokenValidator {
     } catch (error) {
       return rejectionFor(error);
     }
-    if (typeof payload.iat === "number" && payload.iat > deps.nowMs() / 1000 + deps.clockToleranceSeconds) {
+    if (
+      typeof payload.iat === "number" &&
+      payload.iat > deps.nowMs() / 1000 + deps.clockToleranceSeconds
+    ) {
       return reject("NOT_YET_VALID", "the token was issued in the future");
     }
     const claims = claimsOf(payload, key.kid, key.alg);
-    if (typeof claims === "string") return reject("MALFORMED", `the token's claims are invalid: ${claims}`);
+    if (typeof claims === "string")
+      return reject("MALFORMED", `the token's claims are invalid: ${claims}`);
     const missing = requiredScopes.filter((scope) => !claims.scopes.includes(scope));
     if (missing.length > 0) {
       return reject("INSUFFICIENT_SCOPE", `the token lacks the scopes: ${missing.join(" ")}`);

@@ -38,7 +38,11 @@ describe("TokenIssuer.issuePair", () => {
   it("issues an RFC 9068 access token with every required claim, signed by the active key", async () => {
     const { issuer } = issuerWith();
     const pair = await issuer.issuePair(request);
-    expect(decodeProtectedHeader(pair.accessToken)).toEqual({ alg: "ES256", typ: "at+jwt", kid: signer.keyId });
+    expect(decodeProtectedHeader(pair.accessToken)).toEqual({
+      alg: "ES256",
+      typ: "at+jwt",
+      kid: signer.keyId,
+    });
     const key = await importJWK({ ...signer.publicJwk }, "ES256");
     const { payload } = await jwtVerify(pair.accessToken, key, {
       typ: "at+jwt",
@@ -64,7 +68,9 @@ describe("TokenIssuer.issuePair", () => {
   it("omits scope and sid when none are given", async () => {
     const { issuer } = issuerWith();
     const pair = await issuer.issuePair({ ...request, scopes: [], sessionId: "" });
-    const payload = JSON.parse(Buffer.from(pair.accessToken.split(".")[1]!, "base64url").toString());
+    const payload = JSON.parse(
+      Buffer.from(pair.accessToken.split(".")[1]!, "base64url").toString(),
+    );
     expect(payload).not.toHaveProperty("scope");
     expect(payload).not.toHaveProperty("sid");
   });

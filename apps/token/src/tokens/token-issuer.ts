@@ -47,8 +47,10 @@ function invalid(message: string): ServiceError {
 }
 
 function checkRequest(request: TokenPairRequest): void {
-  if (!IDENTIFIER.test(request.subject)) throw invalid("subject must be 1-255 printable characters");
-  if (!IDENTIFIER.test(request.clientId)) throw invalid("client_id must be 1-255 printable characters");
+  if (!IDENTIFIER.test(request.subject))
+    throw invalid("subject must be 1-255 printable characters");
+  if (!IDENTIFIER.test(request.clientId))
+    throw invalid("client_id must be 1-255 printable characters");
   if (request.audience.length === 0 || request.audience.length > MAX_AUDIENCES) {
     throw invalid(`audience must list 1-${MAX_AUDIENCES} values`);
   }

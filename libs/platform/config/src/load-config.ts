@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { type z } from "zod";
 
 /** Thrown when the environment does not satisfy a service's configuration schema. */
 export class ConfigError extends Error {

@@ -63,7 +63,10 @@ describe("parseTraceParent", () => {
 
 describe("outgoingHeaders", () => {
   it("passes on the correlation ID and names this span as the parent", async () => {
-    const context = contextFromIncoming({ correlationId: "c-1", traceparent: `00-${TRACE}-${PARENT}-00` });
+    const context = contextFromIncoming({
+      correlationId: "c-1",
+      traceparent: `00-${TRACE}-${PARENT}-00`,
+    });
     const headers = await runWithContext(context, async () => {
       await Promise.resolve();
       expect(currentContext()).toBe(context);

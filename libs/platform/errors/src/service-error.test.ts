@@ -1,6 +1,11 @@
 import { status } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import { ALL_ERROR_CODES, fallbackCodeForStatus, grpcStatusFor, isErrorCode } from "./error-codes.ts";
+import {
+  ALL_ERROR_CODES,
+  fallbackCodeForStatus,
+  grpcStatusFor,
+  isErrorCode,
+} from "./error-codes.ts";
 import { ServiceError, unimplemented } from "./service-error.ts";
 
 describe("the error code table", () => {
@@ -33,7 +38,11 @@ describe("the error code table", () => {
   it("falls back from a bare gRPC status to a code with the same status", () => {
     for (let grpcStatus = 1; grpcStatus <= 16; grpcStatus += 1) {
       const code = fallbackCodeForStatus(grpcStatus);
-      if (![status.UNKNOWN, status.OUT_OF_RANGE, status.ABORTED, status.DATA_LOSS].includes(grpcStatus)) {
+      if (
+        ![status.UNKNOWN, status.OUT_OF_RANGE, status.ABORTED, status.DATA_LOSS].includes(
+          grpcStatus,
+        )
+      ) {
         expect(grpcStatusFor(code)).toBe(grpcStatus);
       }
     }
@@ -42,8 +51,12 @@ describe("the error code table", () => {
 
 describe("ServiceError", () => {
   it("keeps retry guidance only for retryable codes", () => {
-    expect(new ServiceError("UNAVAILABLE", "redis down", { retryAfterMs: 250 }).retryAfterMs).toBe(250);
-    expect(new ServiceError("TOKEN_INVALID", "bad", { retryAfterMs: 250 }).retryAfterMs).toBeUndefined();
+    expect(new ServiceError("UNAVAILABLE", "redis down", { retryAfterMs: 250 }).retryAfterMs).toBe(
+      250,
+    );
+    expect(
+      new ServiceError("TOKEN_INVALID", "bad", { retryAfterMs: 250 }).retryAfterMs,
+    ).toBeUndefined();
   });
 
   it("carries its cause without putting it in the message", () => {

@@ -30,8 +30,7 @@ export const REDACTED_PATHS: readonly string[] = [
   "authorization",
   "code",
   "codeVerifier",
-]
-  .flatMap((key) => [key, `*.${key}`]);
+].flatMap((key) => [key, `*.${key}`]);
 
 /**
  * Creates the JSON logger of a service. Every line carries `service`, and, inside a request,

@@ -69,7 +69,10 @@ export async function createRpcClient<S extends DescService>(
   for (const method of service.methods) {
     if (method.methodKind !== "unary") continue;
     const path = methodPath(service, method.name);
-    client[method.localName] = (request: MessageInitShape<DescMessage>, callOptions?: CallOptions) =>
+    client[method.localName] = (
+      request: MessageInitShape<DescMessage>,
+      callOptions?: CallOptions,
+    ) =>
       new Promise((resolve, reject) => {
         const metadata = new grpc.Metadata();
         for (const [key, value] of Object.entries(outgoingHeaders())) metadata.set(key, value);
@@ -81,8 +84,7 @@ export async function createRpcClient<S extends DescService>(
           toBinary(method.input, create(method.input, request)),
           metadata,
           { deadline },
-          (error, response) =>
-            error ? reject(new RemoteCallError(error)) : resolve(response),
+          (error, response) => (error ? reject(new RemoteCallError(error)) : resolve(response)),
         );
         callOptions?.signal?.addEventListener("abort", () => call.cancel(), { once: true });
       });

@@ -43,7 +43,9 @@ export type MethodAllowlist<S extends DescService> = {
  */
 export interface ServiceRegistration {
   readonly service: DescService;
-  readonly handlers: Readonly<Record<string, (request: never, context: CallContext) => Promise<unknown>>>;
+  readonly handlers: Readonly<
+    Record<string, (request: never, context: CallContext) => Promise<unknown>>
+  >;
   readonly allow: Readonly<Record<string, readonly string[]>>;
 }
 

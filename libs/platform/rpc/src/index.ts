@@ -1,4 +1,9 @@
-export { createRpcClient, type CallOptions, type RpcClient, type RpcClientOptions } from "./client.ts";
+export {
+  createRpcClient,
+  type CallOptions,
+  type RpcClient,
+  type RpcClientOptions,
+} from "./client.ts";
 export { clientCredentials, serverCredentials, type SvidFiles } from "./credentials.ts";
 export {
   defineService,

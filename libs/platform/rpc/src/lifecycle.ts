@@ -40,8 +40,5 @@ export function serveUntilSignalled(options: ServeOptions): void {
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
   server.markServing();
-  logger.info(
-    { port: server.port, spiffeId: server.spiffeId.toString() },
-    "serving",
-  );
+  logger.info({ port: server.port, spiffeId: server.spiffeId.toString() }, "serving");
 }

@@ -33,9 +33,13 @@ function registration(allowed: readonly string[]) {
       async issueTokenPair(request, context) {
         seen.push(context);
         if (request.subject === "service-error") {
-          throw new ServiceError("UNAVAILABLE", "store down", { retryAfterMs: 750, cause: new Error("10.0.0.7 refused") });
+          throw new ServiceError("UNAVAILABLE", "store down", {
+            retryAfterMs: 750,
+            cause: new Error("10.0.0.7 refused"),
+          });
         }
-        if (request.subject === "crash") throw new Error("secret detail: connection string postgres://u:p@db");
+        if (request.subject === "crash")
+          throw new Error("secret detail: connection string postgres://u:p@db");
         if (request.subject === "slow") await new Promise<void>((resolve) => (release = resolve));
         return { accessToken: `for ${request.subject}`, tokenType: "Bearer" };
       },
@@ -70,7 +74,10 @@ function client(caller: string, target = server) {
   });
 }
 
-async function rawCall(credentials: grpc.ChannelCredentials, target = server): Promise<grpc.ServiceError> {
+async function rawCall(
+  credentials: grpc.ChannelCredentials,
+  target = server,
+): Promise<grpc.ServiceError> {
   const channel = new grpc.Client(`127.0.0.1:${target.port}`, credentials);
   try {
     return await new Promise<grpc.ServiceError>((resolve, reject) => {
@@ -78,7 +85,12 @@ async function rawCall(credentials: grpc.ChannelCredentials, target = server): P
         "/auth.token.v1.TokenService/IssueTokenPair",
         (value: Buffer) => value,
         (value: Buffer) => value,
-        Buffer.from(toBinary(IssueTokenPairRequestSchema, create(IssueTokenPairRequestSchema, { subject: "x" }))),
+        Buffer.from(
+          toBinary(
+            IssueTokenPairRequestSchema,
+            create(IssueTokenPairRequestSchema, { subject: "x" }),
+          ),
+        ),
         new grpc.Metadata(),
         { deadline: Date.now() + 3_000 },
         (error) => (error ? resolve(error) : reject(new Error("the call succeeded"))),
@@ -90,7 +102,10 @@ async function rawCall(credentials: grpc.ChannelCredentials, target = server): P
 }
 
 async function healthStatus(target: RpcServer, name = ""): Promise<string> {
-  const Health = grpc.makeGenericClientConstructor(healthServiceDefinition as grpc.ServiceDefinition, "Health");
+  const Health = grpc.makeGenericClientConstructor(
+    healthServiceDefinition as grpc.ServiceDefinition,
+    "Health",
+  );
   const { credentials } = await import("./credentials.ts").then((m) =>
     m.clientCredentials(pki.files("operator"), parseSpiffeId(pki.idOf("token"))),
   );
@@ -100,7 +115,9 @@ async function healthStatus(target: RpcServer, name = ""): Promise<string> {
   };
   try {
     return await new Promise((resolve, reject) =>
-      health.check({ service: name }, (error, reply) => (error ? reject(error) : resolve(reply.status))),
+      health.check({ service: name }, (error, reply) =>
+        error ? reject(error) : resolve(reply.status),
+      ),
     );
   } finally {
     health.close();
@@ -201,7 +218,9 @@ describe("the error model", () => {
 
   it("turns anything else into INTERNAL 'internal error' without leaking details", async () => {
     const operator = await client("operator");
-    const failure = (await operator.issueTokenPair({ subject: "crash" }).catch((e: unknown) => e)) as RemoteCallError;
+    const failure = (await operator
+      .issueTokenPair({ subject: "crash" })
+      .catch((e: unknown) => e)) as RemoteCallError;
     operator.close();
     expect(failure.code).toBe("INTERNAL");
     expect(failure.message).toBe("internal error");
@@ -272,26 +291,40 @@ describe("health and reflection", () => {
 
   it("lists the served services through server reflection", async () => {
     const require = createRequire(import.meta.url);
-    const protoFile = require.resolve("@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto");
+    const protoFile =
+      require.resolve("@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto");
     const definition = protoLoader.loadSync(protoFile, { keepCase: true });
     const loaded = grpc.loadPackageDefinition(definition) as unknown as {
       grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } };
     };
-    const { credentials } = await (await import("./credentials.ts")).clientCredentials(
-      pki.files("operator"),
-      parseSpiffeId(pki.idOf("token")),
+    const { credentials } = await (
+      await import("./credentials.ts")
+    ).clientCredentials(pki.files("operator"), parseSpiffeId(pki.idOf("token")));
+    const reflection = new loaded.grpc.reflection.v1.ServerReflection(
+      `127.0.0.1:${server.port}`,
+      credentials,
     );
-    const reflection = new loaded.grpc.reflection.v1.ServerReflection(`127.0.0.1:${server.port}`, credentials);
-    const stream = (reflection as unknown as { ServerReflectionInfo(): grpc.ClientDuplexStream<unknown, { list_services_response: { service: { name: string }[] } }> }).ServerReflectionInfo();
+    const stream = (
+      reflection as unknown as {
+        ServerReflectionInfo(): grpc.ClientDuplexStream<
+          unknown,
+          { list_services_response: { service: { name: string }[] } }
+        >;
+      }
+    ).ServerReflectionInfo();
     stream.write({ list_services: "" });
-    const [reply] = await new Promise<{ list_services_response: { service: { name: string }[] } }[]>((resolve, reject) => {
+    const [reply] = await new Promise<
+      { list_services_response: { service: { name: string }[] } }[]
+    >((resolve, reject) => {
       stream.once("data", (data) => resolve([data]));
       stream.once("error", reject);
     });
     stream.end();
     reflection.close();
     const names = reply!.list_services_response.service.map((s) => s.name);
-    expect(names).toEqual(expect.arrayContaining(["auth.token.v1.TokenService", "grpc.health.v1.Health"]));
+    expect(names).toEqual(
+      expect.arrayContaining(["auth.token.v1.TokenService", "grpc.health.v1.Health"]),
+    );
   });
 });
 
@@ -303,13 +336,16 @@ describe("graceful shutdown", () => {
     const inFlight = operator.issueTokenPair({ subject: "slow" });
     // Wait until the handler is running, then start the shutdown.
     const deadline = Date.now() + 5_000;
-    while (release === undefined && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    while (release === undefined && Date.now() < deadline)
+      await new Promise((r) => setImmediate(r));
     const stopped = draining.shutdown();
     release!();
     release = undefined;
     await expect(inFlight).resolves.toMatchObject({ accessToken: "for slow" });
     await stopped;
-    await expect(operator.issueTokenPair({ subject: "late" }, { timeoutMs: 1_000 })).rejects.toMatchObject({
+    await expect(
+      operator.issueTokenPair({ subject: "late" }, { timeoutMs: 1_000 }),
+    ).rejects.toMatchObject({
       code: expect.stringMatching(/UNAVAILABLE|DEADLINE_EXCEEDED/),
     });
     operator.close();
@@ -321,7 +357,10 @@ describe("SVID rotation", () => {
     const rotating = await start([pki.idOf("operator")]);
     const files = pki.files("token");
     const operator = pki.files("operator");
-    const [operatorCert, operatorKey] = [await readFile(operator.certFile), await readFile(operator.keyFile)];
+    const [operatorCert, operatorKey] = [
+      await readFile(operator.certFile),
+      await readFile(operator.keyFile),
+    ];
     const serialOf = () =>
       new Promise<string>((resolve, reject) => {
         const socket = tlsConnect({

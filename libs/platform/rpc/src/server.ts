@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import { create, fromBinary, toBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary, type DescMethod } from "@bufbuild/protobuf";
 import { contextFromIncoming, runWithContext, type RequestContext } from "@authplat/correlation";
 import { ServiceError } from "@authplat/errors";
 import type { Logger } from "@authplat/observability";
@@ -173,7 +173,9 @@ function serviceDefinition(
     const invoke = handlers[method.localName];
     const allowed = allow[method.localName];
     if (invoke === undefined || allowed === undefined) {
-      throw new Error(`${registration.service.typeName}.${method.name} has no handler or allowlist`);
+      throw new Error(
+        `${registration.service.typeName}.${method.name} has no handler or allowlist`,
+      );
     }
     paths[methodPath(registration.service, method.name)] = allowed;
   }

@@ -30,7 +30,10 @@ export function failureStatus(error: unknown, correlationId: string): FailureSta
   metadata.set(ERROR_CODE_TRAILER, serviceError.code);
   metadata.set(CORRELATION_TRAILER, correlationId);
   if (serviceError.retryAfterMs !== undefined) {
-    metadata.set(RETRY_PUSHBACK_TRAILER, String(Math.max(0, Math.round(serviceError.retryAfterMs))));
+    metadata.set(
+      RETRY_PUSHBACK_TRAILER,
+      String(Math.max(0, Math.round(serviceError.retryAfterMs))),
+    );
   }
   return { code: serviceError.grpcStatus, details: serviceError.message, metadata };
 }

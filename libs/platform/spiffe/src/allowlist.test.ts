@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 
 import { CallerAllowlist } from "./allowlist.ts";
 import { SpiffeError } from "./spiffe-error.ts";
-import { parseSpiffeId, SpiffeId } from "./spiffe-id.ts";
+import { parseSpiffeId, type SpiffeId } from "./spiffe-id.ts";
 
 const ISSUE = "/auth.token.v1.TokenService/IssueTokenPair";
 const JWKS = "/auth.token.v1.TokenService/GetJwks";

@@ -63,7 +63,9 @@ describe("when a backend is unreachable", () => {
 
   it("fails, naming the backend, when REQUIRE_BACKENDS is set", async () => {
     const config = { ...nowhere, REQUIRE_BACKENDS: true };
-    await expect(redisBackend(config)).rejects.toThrow(/REQUIRE_BACKENDS is set but Redis at redis:\/\/127.0.0.1:1/);
+    await expect(redisBackend(config)).rejects.toThrow(
+      /REQUIRE_BACKENDS is set but Redis at redis:\/\/127.0.0.1:1/,
+    );
     await expect(postgresBackend(config)).rejects.toThrow(/but PostgreSQL at/);
     await expect(natsBackend(config)).rejects.toThrow(/but NATS at/);
   });

@@ -45,12 +45,7 @@ export interface NatsBackend {
   cleanup(): Promise<void>;
 }
 
-function unavailable(
-  config: BackendConfig,
-  name: string,
-  url: string,
-  error: unknown,
-): undefined {
+function unavailable(config: BackendConfig, name: string, url: string, error: unknown): undefined {
   const reason = error instanceof Error ? error.message : String(error);
   if (config.REQUIRE_BACKENDS) {
     throw new Error(`REQUIRE_BACKENDS is set but ${name} at ${url} is unreachable: ${reason}`);
@@ -67,7 +62,11 @@ export async function redisBackend(
   config: BackendConfig = backendConfig,
 ): Promise<RedisBackend | undefined> {
   const url = config.TEST_REDIS_URL;
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2_000 });
+  const client = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2_000,
+  });
   try {
     await client.connect();
     await client.ping();

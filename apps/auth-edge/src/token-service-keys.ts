@@ -1,6 +1,6 @@
 import type { TokenService } from "@authplat/contracts/auth/token/v1";
 import type { RpcClient } from "@authplat/rpc";
-import type { SourceJwk } from "./jwks-cache.ts";
+import type { SourceJwk } from "./jwks/jwks-cache.ts";
 
 /**
  * A key source reading the JWKS from the token service over mTLS. Handlers translate
