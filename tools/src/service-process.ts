@@ -38,11 +38,19 @@ export function spawnService(options: SpawnServiceOptions): ServiceProcess {
       cwd: options.root,
       env: options.env,
       stdio: ["ignore", "pipe", "pipe"],
+      // Its own process group: a Ctrl-C in the terminal reaches only the parent, which then
+      // stops each service once, with SIGTERM, so every service drains instead of receiving
+      // two signals.
+      detached: true,
     },
   );
-  const exited = once(child, "exit").then(
-    ([code, signal]) => (code ?? signal) as number | NodeJS.Signals,
-  );
+  // Never leave a service behind when the parent exits without stopping it.
+  const killOnExit = () => child.kill("SIGKILL");
+  process.once("exit", killOnExit);
+  const exited = once(child, "exit").then(([code, signal]) => {
+    process.off("exit", killOnExit);
+    return (code ?? signal) as number | NodeJS.Signals;
+  });
   const serving = new Promise<{ port: number; spiffeId: string }>((resolve, reject) => {
     const onLine = (line: string) => {
       options.onLine?.(line);

@@ -77,7 +77,7 @@ try {
   console.log(
     `\ncall them with the operator certificate, e.g.\n` +
       `  grpcurl -cacert ${settings.DEV_PKI_DIR}/bundle.pem -cert ${settings.DEV_PKI_DIR}/operator.pem ` +
-      `-key ${settings.DEV_PKI_DIR}/operator-key.pem -authority token 127.0.0.1:50052 list\n` +
+      `-key ${settings.DEV_PKI_DIR}/operator-key.pem localhost:50052 list\n` +
       `Ctrl-C stops everything.`,
   );
 } catch (error) {

@@ -1,5 +1,8 @@
 import type * as grpc from "@grpc/grpc-js";
+import { fromBinary } from "@bufbuild/protobuf";
+import { durationMs } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
+import { ErrorInfoSchema } from "@authplat/contracts/auth/common/v1/error";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TokenService } from "@authplat/contracts/auth/token/v1";
 import { contextFromIncoming, runWithContext } from "@authplat/correlation";
@@ -116,6 +119,13 @@ describe("error responses", () => {
           expect(error.message).toBe("internal error");
           expect(metadata.get("grpc-retry-pushback-ms")).toEqual([]);
         }
+        const info = fromBinary(ErrorInfoSchema, metadata.get("authplat-error-bin")[0] as Buffer);
+        expect(info.code).toBe(expectedCode);
+        expect(info.message).toBe(error.message);
+        expect(info.correlationId).toBe(correlationId);
+        expect(
+          info.retryAfter === undefined ? undefined : Number(durationMs(info.retryAfter)),
+        ).toBe(error.retryAfterMs);
         expect(JSON.stringify(metadata.getMap())).not.toMatch(/leak:|server-side detail/);
       }),
       { numRuns: 150 },

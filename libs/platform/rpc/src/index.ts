@@ -19,6 +19,7 @@ export { startRpcServer, type RpcServer, type RpcServerOptions } from "./server.
 export {
   CORRELATION_TRAILER,
   ERROR_CODE_TRAILER,
+  ERROR_INFO_TRAILER,
   failureStatus,
   RemoteCallError,
   RETRY_PUSHBACK_TRAILER,

@@ -1,4 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { ErrorInfoSchema } from "@authplat/contracts/auth/common/v1/error";
 import { fallbackCodeForStatus, isErrorCode, ServiceError } from "@authplat/errors";
 
 /** Trailer with the platform's stable error code. */
@@ -10,6 +13,8 @@ export const CORRELATION_TRAILER = "x-correlation-id";
  * (gRPC A6 "Pushback"), so grpc retry policies honour it too.
  */
 export const RETRY_PUSHBACK_TRAILER = "grpc-retry-pushback-ms";
+/** Binary trailer carrying the same details as an `auth.common.v1.ErrorInfo` message. */
+export const ERROR_INFO_TRAILER = "authplat-error-bin";
 
 /** The status object grpc-js sends for a failed call. */
 export interface FailureStatus {
@@ -29,12 +34,18 @@ export function failureStatus(error: unknown, correlationId: string): FailureSta
   const metadata = new grpc.Metadata();
   metadata.set(ERROR_CODE_TRAILER, serviceError.code);
   metadata.set(CORRELATION_TRAILER, correlationId);
-  if (serviceError.retryAfterMs !== undefined) {
-    metadata.set(
-      RETRY_PUSHBACK_TRAILER,
-      String(Math.max(0, Math.round(serviceError.retryAfterMs))),
-    );
-  }
+  const retryAfterMs =
+    serviceError.retryAfterMs === undefined
+      ? undefined
+      : Math.max(0, Math.round(serviceError.retryAfterMs));
+  if (retryAfterMs !== undefined) metadata.set(RETRY_PUSHBACK_TRAILER, String(retryAfterMs));
+  const info = create(ErrorInfoSchema, {
+    code: serviceError.code,
+    message: serviceError.message,
+    correlationId,
+    ...(retryAfterMs === undefined ? {} : { retryAfter: durationFromMs(retryAfterMs) }),
+  });
+  metadata.set(ERROR_INFO_TRAILER, Buffer.from(toBinary(ErrorInfoSchema, info)));
   return { code: serviceError.grpcStatus, details: serviceError.message, metadata };
 }
 
