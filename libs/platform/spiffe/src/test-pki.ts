@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createCa, ensureDevPki, issueSvid } from "./dev-pki.ts";
+import { createCa, DEV_IDENTITIES, ensureDevPki, issueSvid } from "./dev-pki.ts";
 
 /** The files of one workload's SVID, in the shape `@authplat/rpc` takes them. */
 export interface SvidFiles {
@@ -11,16 +11,11 @@ export interface SvidFiles {
   readonly trustDomain: string;
 }
 
-/** The workload names every test PKI issues SVIDs for. */
-export const TEST_IDENTITIES = [
-  "auth-edge",
-  "token",
-  "session-identity",
-  "iam-policy",
-  "mfa",
-  "operator",
-  "outsider",
-] as const;
+/**
+ * The workload names every test PKI issues SVIDs for: the platform's identities plus
+ * `outsider`, a workload of the trust domain that no allowlist names.
+ */
+export const TEST_IDENTITIES: readonly string[] = Object.freeze([...DEV_IDENTITIES, "outsider"]);
 
 /** A throwaway PKI in a temporary directory, for tests only. */
 export interface TestPki {
