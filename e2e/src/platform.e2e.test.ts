@@ -194,6 +194,18 @@ describe("the platform as five processes", () => {
     }
   });
 
+  it("stops a misconfigured service at once, naming the bad variable", async () => {
+    const lines: string[] = [];
+    const child = spawnService({
+      root,
+      name: "token",
+      env: envFor("token", { SIGNING_ALG: "HS256" }),
+      onLine: (line) => lines.push(line),
+    });
+    expect(await child.exited).toBe(78);
+    expect(lines.join("\n")).toContain("SIGNING_ALG: must be ES256 or EdDSA");
+  });
+
   it("drains and exits 0 on SIGTERM", async () => {
     const mfa = processes.get("mfa")!;
     expect(await mfa.stop()).toBe(0);

@@ -6,7 +6,17 @@ import {
   serviceEnv,
   type Environment,
 } from "@authplat/config";
+import { parseSpiffeId } from "@authplat/spiffe";
 import { z } from "zod";
+
+const spiffeId = z.string().refine((value) => {
+  try {
+    parseSpiffeId(value);
+    return true;
+  } catch {
+    return false;
+  }
+}, "must be a SPIFFE ID such as spiffe://auth.local/ns/auth/sa/name");
 
 /**
  * Settings of auth-edge: the common service variables plus
@@ -25,7 +35,7 @@ import { z } from "zod";
  */
 export const authEdgeEnv = serviceEnv("auth-edge", 50051).extend({
   TOKEN_SERVICE_ADDR: envAddress("127.0.0.1:50052"),
-  TOKEN_SERVICE_SPIFFE_ID: z.string().optional(),
+  TOKEN_SERVICE_SPIFFE_ID: spiffeId.optional(),
   JWT_ISSUER: z.url({ error: "must be an absolute URL" }).default("https://auth.local"),
   JWT_AUDIENCE: envList("https://api.auth.local", z.string().min(1)),
   JWT_ALGORITHMS: envList(
@@ -35,10 +45,7 @@ export const authEdgeEnv = serviceEnv("auth-edge", 50051).extend({
   JWT_CLOCK_TOLERANCE_SECONDS: envInt(5, 0, 60),
   JWKS_REFRESH_INTERVAL_MS: envInt(300_000, 1_000, 86_400_000),
   JWKS_MIN_REFETCH_INTERVAL_MS: envInt(5_000, 0, 3_600_000),
-  ALLOWED_CALLERS: envList(
-    "",
-    z.string().startsWith("spiffe://", "must be a SPIFFE ID"),
-  ).optional(),
+  ALLOWED_CALLERS: envList("", spiffeId).optional(),
 });
 
 /** Parsed settings of auth-edge. */

@@ -1,3 +1,4 @@
+import { loadConfigOrExit } from "@authplat/config";
 import { TokenService } from "@authplat/contracts/auth/token/v1";
 import { createLogger } from "@authplat/observability";
 import { createRpcClient, runService, svidFilesOf } from "@authplat/rpc";
@@ -8,7 +9,7 @@ import { JwksCache } from "./jwks/jwks-cache.ts";
 import { fetchJwksFrom } from "./token-service-keys.ts";
 import { TokenValidator } from "./tokens/token-validator.ts";
 
-const config = loadAuthEdgeConfig(process.env);
+const config = loadConfigOrExit("auth-edge", () => loadAuthEdgeConfig(process.env));
 const logger = createLogger({ service: "auth-edge", level: config.LOG_LEVEL });
 const id = (name: string) => `spiffe://${config.TRUST_DOMAIN}/ns/auth/sa/${name}`;
 

@@ -1,4 +1,4 @@
-import { loadConfig, serviceEnv } from "@authplat/config";
+import { loadConfig, loadConfigOrExit, serviceEnv } from "@authplat/config";
 import { OAuthService } from "@authplat/contracts/auth/session_identity/v1/oauth";
 import { SessionService } from "@authplat/contracts/auth/session_identity/v1/session";
 import { UserService } from "@authplat/contracts/auth/session_identity/v1/user";
@@ -7,7 +7,9 @@ import { defineService, runService, sameCallersForAll, unimplementedHandlers } f
 
 // This release serves the contract and the transport; the RPCs answer UNIMPLEMENTED until the
 // session, user and OAuth issues land.
-const config = loadConfig(serviceEnv("session-identity", 50053), process.env);
+const config = loadConfigOrExit("session-identity", () =>
+  loadConfig(serviceEnv("session-identity", 50053), process.env),
+);
 const logger = createLogger({ service: "session-identity", level: config.LOG_LEVEL });
 const id = (name: string) => `spiffe://${config.TRUST_DOMAIN}/ns/auth/sa/${name}`;
 const callers = [id("auth-edge"), id("operator")];

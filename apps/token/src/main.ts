@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { loadConfigOrExit } from "@authplat/config";
 import { createLogger } from "@authplat/observability";
 import { runService } from "@authplat/rpc";
 import { loadTokenConfig } from "./config.ts";
@@ -8,7 +9,7 @@ import { tokenServiceRegistration } from "./handlers.ts";
 import { MemoryRefreshTokenStore } from "./tokens/refresh-token-store.ts";
 import { TokenIssuer } from "./tokens/token-issuer.ts";
 
-const config = loadTokenConfig(process.env);
+const config = loadConfigOrExit("token", () => loadTokenConfig(process.env));
 const logger = createLogger({ service: "token", level: config.LOG_LEVEL });
 const id = (name: string) => `spiffe://${config.TRUST_DOMAIN}/ns/auth/sa/${name}`;
 

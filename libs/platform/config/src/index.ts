@@ -1,3 +1,10 @@
 export { envAddress, envInt, envList, envLogLevel, envPort } from "./env-types.ts";
 export { serviceEnv, type ServiceEnv } from "./service-env.ts";
-export { ConfigError, loadConfig, redactConfig, type Environment } from "./load-config.ts";
+export {
+  ConfigError,
+  EXIT_CONFIG,
+  loadConfig,
+  loadConfigOrExit,
+  redactConfig,
+  type Environment,
+} from "./load-config.ts";

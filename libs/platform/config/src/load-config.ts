@@ -64,3 +64,29 @@ export function redactConfig<T extends object>(
   }
   return copy;
 }
+
+/** Exit status of a process stopped by bad configuration (sysexits.h EX_CONFIG). */
+export const EXIT_CONFIG = 78;
+
+/**
+ * Runs `load` (a `loadConfig` call) and, on a {@link ConfigError}, writes one JSON log line
+ * naming every bad variable to stderr and exits with {@link EXIT_CONFIG}, so a misconfigured
+ * service stops at once with a message an operator can act on. Other errors propagate.
+ */
+export function loadConfigOrExit<T>(service: string, load: () => T): T {
+  try {
+    return load();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(
+      `${JSON.stringify({
+        level: "fatal",
+        time: new Date().toISOString(),
+        service,
+        problems: error.problems,
+        msg: error.message,
+      })}\n`,
+    );
+    process.exit(EXIT_CONFIG);
+  }
+}

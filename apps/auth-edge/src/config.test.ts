@@ -1,0 +1,44 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError } from "@authplat/config";
+import { loadAuthEdgeConfig } from "./config.ts";
+
+describe("loadAuthEdgeConfig", () => {
+  it("defaults to the local token service, both algorithms and the operator-only allowlist", () => {
+    const config = loadAuthEdgeConfig({});
+    expect(config).toMatchObject({
+      GRPC_PORT: 50051,
+      TOKEN_SERVICE_ADDR: "127.0.0.1:50052",
+      JWT_ALGORITHMS: ["ES256", "EdDSA"],
+      JWT_AUDIENCE: ["https://api.auth.local"],
+      SVID_CERT_FILE: ".dev/pki/auth-edge.pem",
+    });
+    expect(config.ALLOWED_CALLERS).toBeUndefined();
+  });
+
+  it("parses comma-separated SPIFFE IDs of allowed callers", () => {
+    const config = loadAuthEdgeConfig({
+      ALLOWED_CALLERS:
+        "spiffe://auth.local/ns/edge/sa/gateway, spiffe://auth.local/ns/auth/sa/operator",
+    });
+    expect(config.ALLOWED_CALLERS).toEqual([
+      "spiffe://auth.local/ns/edge/sa/gateway",
+      "spiffe://auth.local/ns/auth/sa/operator",
+    ]);
+  });
+
+  it.each([
+    ["JWT_ALGORITHMS", "ES256,HS256", "JWT_ALGORITHMS.1: must be ES256 or EdDSA"],
+    ["ALLOWED_CALLERS", "spiffe://auth.local/", "ALLOWED_CALLERS.0: must be a SPIFFE ID"],
+    [
+      "TOKEN_SERVICE_SPIFFE_ID",
+      "spiffe://Auth.Local/x",
+      "TOKEN_SERVICE_SPIFFE_ID: must be a SPIFFE ID",
+    ],
+    ["TOKEN_SERVICE_ADDR", "token", "TOKEN_SERVICE_ADDR: must be host:port"],
+    ["JWT_ISSUER", "auth.local", "JWT_ISSUER: must be an absolute URL"],
+    ["JWT_CLOCK_TOLERANCE_SECONDS", "600", "JWT_CLOCK_TOLERANCE_SECONDS: must be at most 60"],
+  ])("rejects a bad %s, naming it", (variable, value, message) => {
+    expect(() => loadAuthEdgeConfig({ [variable]: value })).toThrow(ConfigError);
+    expect(() => loadAuthEdgeConfig({ [variable]: value })).toThrow(message);
+  });
+});
