@@ -4,7 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthEdgeService, RejectionReason } from "@authplat/contracts/auth/auth_edge/v1";
 import { TokenService } from "@authplat/contracts/auth/token/v1";
-import { createRpcClient } from "@authplat/rpc";
+import { createRpcClient, reflect } from "@authplat/rpc";
 import { parseSpiffeId } from "@authplat/spiffe";
 import { createTestPki, type TestPki } from "@authplat/spiffe/test-pki";
 import { probeHealth } from "@authplat/tools/health-probe";
@@ -103,6 +103,33 @@ describe("the platform as five processes", () => {
         ok: false,
         reason: expect.stringContaining("someone-else"),
       });
+    }
+  });
+
+  it("serves reflection on every service, with complete descriptors", async () => {
+    const expected: Record<string, string[]> = {
+      "auth-edge": ["auth.auth_edge.v1.AuthEdgeService"],
+      token: ["auth.token.v1.TokenService"],
+      "session-identity": [
+        "auth.session_identity.v1.SessionService",
+        "auth.session_identity.v1.UserService",
+        "auth.session_identity.v1.OAuthService",
+      ],
+      "iam-policy": ["auth.iam_policy.v1.IamPolicyService"],
+      mfa: ["auth.mfa.v1.MfaService"],
+    };
+    for (const { name } of PLATFORM_SERVICES) {
+      const summary = await reflect(
+        `127.0.0.1:${ports.get(name)}`,
+        pki.files("operator"),
+        parseSpiffeId(pki.idOf(name)),
+      );
+      expect([...summary.services].sort()).toEqual(
+        [...expected[name]!, "grpc.health.v1.Health"].sort(),
+      );
+      for (const service of expected[name]!) {
+        expect(summary.descriptorFiles[service]?.length).toBeGreaterThan(0);
+      }
     }
   });
 

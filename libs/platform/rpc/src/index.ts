@@ -32,3 +32,4 @@ export {
   type ServiceSettings,
 } from "./run-service.ts";
 export { unimplementedHandlers } from "./unimplemented.ts";
+export { reflect, type ReflectionSummary } from "./reflection-client.ts";

@@ -12,10 +12,11 @@ import { createLogger } from "@authplat/observability";
 import { parseSpiffeId } from "@authplat/spiffe";
 import { createCa, issueSvid } from "@authplat/spiffe/dev-pki";
 import { createTestPki, type TestPki } from "@authplat/spiffe/test-pki";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, createFileRegistry, toBinary } from "@bufbuild/protobuf";
 import { createRpcClient } from "./client.ts";
 import { defineService, type CallContext } from "./handlers.ts";
 import { startRpcServer, type RpcServer } from "./server.ts";
+import { reflect } from "./reflection-client.ts";
 import { RemoteCallError } from "./status-mapping.ts";
 import { unimplementedHandlers } from "./unimplemented.ts";
 
@@ -289,42 +290,42 @@ describe("health and reflection", () => {
     await fresh.shutdown();
   });
 
-  it("lists the served services through server reflection", async () => {
-    const require = createRequire(import.meta.url);
-    const protoFile =
-      require.resolve("@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto");
-    const definition = protoLoader.loadSync(protoFile, { keepCase: true });
-    const loaded = grpc.loadPackageDefinition(definition) as unknown as {
-      grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } };
-    };
-    const { credentials } = await (
-      await import("./credentials.ts")
-    ).clientCredentials(pki.files("operator"), parseSpiffeId(pki.idOf("token")));
-    const reflection = new loaded.grpc.reflection.v1.ServerReflection(
+  it("serves reflection: the services and the descriptors of each, with their dependencies", async () => {
+    const summary = await reflect(
       `127.0.0.1:${server.port}`,
-      credentials,
+      pki.files("operator"),
+      parseSpiffeId(pki.idOf("token")),
     );
-    const stream = (
-      reflection as unknown as {
-        ServerReflectionInfo(): grpc.ClientDuplexStream<
-          unknown,
-          { list_services_response: { service: { name: string }[] } }
-        >;
-      }
-    ).ServerReflectionInfo();
-    stream.write({ list_services: "" });
-    const [reply] = await new Promise<
-      { list_services_response: { service: { name: string }[] } }[]
-    >((resolve, reject) => {
-      stream.once("data", (data) => resolve([data]));
-      stream.once("error", reject);
-    });
-    stream.end();
-    reflection.close();
-    const names = reply!.list_services_response.service.map((s) => s.name);
-    expect(names).toEqual(
-      expect.arrayContaining(["auth.token.v1.TokenService", "grpc.health.v1.Health"]),
+    expect([...summary.services].sort()).toEqual([
+      "auth.token.v1.TokenService",
+      "grpc.health.v1.Health",
+    ]);
+    // token.proto plus everything it imports, so a client can build every message.
+    const files = summary.descriptorFiles["auth.token.v1.TokenService"] ?? [];
+    expect(files.map((file) => file.name)).toEqual([
+      "auth/token/v1/token.proto",
+      "auth/common/v1/authentication.proto",
+      "google/protobuf/duration.proto",
+      "google/protobuf/timestamp.proto",
+    ]);
+    expect(summary.descriptorFiles["grpc.health.v1.Health"]?.map((file) => file.name)).toEqual([
+      "grpc_health_v1.proto",
+    ]);
+    // What grpcurl does next: build the message types from those descriptors alone.
+    const registry = createFileRegistry(files[0]!, (name) =>
+      files.find((file) => file.name === name),
     );
+    const request = registry.getMessage("auth.token.v1.IssueTokenPairRequest");
+    expect(request?.fields.map((field) => field.name)).toEqual([
+      "subject",
+      "client_id",
+      "audience",
+      "scopes",
+      "session_id",
+    ]);
+    expect(
+      registry.getMessage("auth.token.v1.GetJwksResponse")?.field["maxAge"]?.message?.typeName,
+    ).toBe("google.protobuf.Duration");
   });
 });
 
