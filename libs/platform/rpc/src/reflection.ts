@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import {
   createRegistry,

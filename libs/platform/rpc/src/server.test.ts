@@ -1,8 +1,6 @@
 import { readFile, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { connect as tlsConnect } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
 import { service as healthServiceDefinition } from "grpc-health-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IssueTokenPairRequestSchema, TokenService } from "@authplat/contracts/auth/token/v1";
