@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { JwksCache } from "@authplat/auth-edge/jwks-cache";
 import { TokenValidator } from "@authplat/auth-edge/token-validator";
 import { KeyRing } from "@authplat/token-service/key-ring";
-import { MemoryRefreshTokenStore } from "@authplat/token-service/refresh-token-store";
+import { MemoryRefreshTokenStore } from "@authplat/token-service/memory-refresh-token-store";
 import { generateLocalSigner, SIGNING_ALGORITHMS } from "@authplat/token-service/signer";
 import { TokenIssuer } from "@authplat/token-service/token-issuer";
 

@@ -7,7 +7,7 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { tokenServiceRegistration } from "./handlers.ts";
 import { KeyRing } from "./keys/key-ring.ts";
 import { generateLocalSigner } from "./keys/signer.ts";
-import { MemoryRefreshTokenStore } from "./tokens/refresh-token-store.ts";
+import { MemoryRefreshTokenStore } from "./tokens/memory-refresh-token-store.ts";
 import { TokenIssuer } from "./tokens/token-issuer.ts";
 
 let pki: TestPki;

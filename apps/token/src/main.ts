@@ -6,7 +6,7 @@ import { loadTokenConfig } from "./config.ts";
 import { KeyRing } from "./keys/key-ring.ts";
 import { generateLocalSigner, loadLocalSigner } from "./keys/signer.ts";
 import { tokenServiceRegistration } from "./handlers.ts";
-import { MemoryRefreshTokenStore } from "./tokens/refresh-token-store.ts";
+import { MemoryRefreshTokenStore } from "./tokens/memory-refresh-token-store.ts";
 import { TokenIssuer } from "./tokens/token-issuer.ts";
 
 const config = loadConfigOrExit("token", () => loadTokenConfig(process.env));

@@ -2,7 +2,7 @@ import { decodeProtectedHeader, importJWK, jwtVerify } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { KeyRing } from "../keys/key-ring.ts";
 import { generateLocalSigner, type Signer } from "../keys/signer.ts";
-import { MemoryRefreshTokenStore } from "./refresh-token-store.ts";
+import { MemoryRefreshTokenStore } from "./memory-refresh-token-store.ts";
 import { hashOpaqueToken, TokenIssuer, type TokenPairRequest } from "./token-issuer.ts";
 
 const NOW = Date.UTC(2026, 10, 25, 12, 0, 0);
@@ -108,28 +108,5 @@ describe("TokenIssuer.issuePair", () => {
       message,
     });
     expect(await store.findByHash("anything")).toBeUndefined();
-  });
-});
-
-describe("MemoryRefreshTokenStore", () => {
-  it("forgets a record once it has expired and refuses duplicate hashes", async () => {
-    let now = NOW;
-    const store = new MemoryRefreshTokenStore(() => now);
-    const record = {
-      tokenHash: "h1",
-      familyId: "f1",
-      subject: "s",
-      clientId: "c",
-      audience: ["a"],
-      scopes: [],
-      sessionId: undefined,
-      issuedAtMs: NOW,
-      expiresAtMs: NOW + 1_000,
-    };
-    await store.insert(record);
-    await expect(store.insert(record)).rejects.toThrow("duplicate refresh token hash");
-    expect(await store.findByHash("h1")).toEqual(record);
-    now = NOW + 1_000;
-    expect(await store.findByHash("h1")).toBeUndefined();
   });
 });
