@@ -4,7 +4,12 @@ import * as grpc from "@grpc/grpc-js";
 import { service as healthServiceDefinition } from "grpc-health-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IssueTokenPairRequestSchema, TokenService } from "@authplat/contracts/auth/token/v1";
-import { contextFromIncoming, runWithContext } from "@authplat/correlation";
+import {
+  contextFromIncoming,
+  currentContext,
+  runWithContext,
+  type RequestContext,
+} from "@authplat/correlation";
 import { ServiceError } from "@authplat/errors";
 import { createLogger } from "@authplat/observability";
 import { parseSpiffeId } from "@authplat/spiffe";
@@ -23,6 +28,7 @@ let pki: TestPki;
 let server: RpcServer;
 let release: (() => void) | undefined;
 const seen: CallContext[] = [];
+const seenRequestContexts: (RequestContext | undefined)[] = [];
 
 function registration(allowed: readonly string[]) {
   return defineService(
@@ -31,6 +37,7 @@ function registration(allowed: readonly string[]) {
       ...unimplementedHandlers(TokenService),
       async issueTokenPair(request, context) {
         seen.push(context);
+        seenRequestContexts.push(currentContext());
         if (request.subject === "service-error") {
           throw new ServiceError("UNAVAILABLE", "store down", {
             retryAfterMs: 750,
@@ -268,6 +275,15 @@ describe("correlation", () => {
     operator.close();
     const handled = seen.at(-1)!;
     expect(handled.correlationId).toBe("corr-propagated");
+    // W3C trace context: same trace, a new span of the server's own, flags kept.
+    const serverContext = seenRequestContexts.at(-1);
+    expect(serverContext).toMatchObject({
+      correlationId: "corr-propagated",
+      traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+      traceFlags: "01",
+    });
+    expect(serverContext?.spanId).toMatch(/^[0-9a-f]{16}$/);
+    expect([context.spanId, "00f067aa0ba902b7"]).not.toContain(serverContext?.spanId);
   });
 
   it("mints a correlation ID for a call that arrives without one", async () => {
