@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
+import { connect as tlsConnect } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthEdgeService, RejectionReason } from "@authplat/contracts/auth/auth_edge/v1";
@@ -103,6 +104,39 @@ describe("the platform as five processes", () => {
         ok: false,
         reason: expect.stringContaining("someone-else"),
       });
+    }
+  });
+
+  it("presents dev SVIDs that host-checking tools such as grpcurl accept at localhost and 127.0.0.1", async () => {
+    const operator = pki.files("operator");
+    const [cert, key, ca] = await Promise.all([
+      readFile(operator.certFile),
+      readFile(operator.keyFile),
+      readFile(operator.bundleFile),
+    ]);
+    for (const { name } of PLATFORM_SERVICES) {
+      for (const host of ["localhost", "127.0.0.1"]) {
+        // Node's default checkServerIdentity checks the DNS or IP SANs against `host`.
+        const outcome = await new Promise<string>((resolveOutcome) => {
+          const socket = tlsConnect(
+            {
+              host,
+              port: ports.get(name)!,
+              ca,
+              cert,
+              key,
+              ALPNProtocols: ["h2"],
+              ...(host === "localhost" ? { servername: host } : {}),
+            },
+            () => {
+              resolveOutcome(socket.authorized ? `ok ${socket.alpnProtocol}` : "unauthorized");
+              socket.end();
+            },
+          );
+          socket.once("error", (error) => resolveOutcome(error.message));
+        });
+        expect({ name, host, outcome }).toEqual({ name, host, outcome: "ok h2" });
+      }
     }
   });
 

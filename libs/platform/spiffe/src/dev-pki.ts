@@ -86,6 +86,8 @@ export interface IssueSvidOptions {
   readonly now?: Date;
   /** Extra DNS SANs (X509-SVID §2 allows other SAN types beside the one URI SAN). */
   readonly dnsNames?: readonly string[];
+  /** Extra IP address SANs (IPv4 or IPv6 text form), for tools that dial an address. */
+  readonly ipAddresses?: readonly string[];
   /**
    * Test-only knobs that produce certificates violating X509-SVID, for negative tests. With
    * `uris`, those strings replace the URI SAN (and `spiffeId` is not checked); `isCa` sets
@@ -247,6 +249,7 @@ export async function issueSvid(ca: DevCa, opts: IssueSvidOptions): Promise<Issu
   const sans = [
     ...uris.map((value) => ({ type: "url" as const, value })),
     ...(opts.dnsNames ?? []).map((value) => ({ type: "dns" as const, value })),
+    ...(opts.ipAddresses ?? []).map((value) => ({ type: "ip" as const, value })),
   ];
   if (sans.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(sans));
   if (overrides.omitKeyUsage !== true) {
@@ -279,13 +282,13 @@ export async function issueSvid(ca: DevCa, opts: IssueSvidOptions): Promise<Issu
 }
 
 /**
- * DNS names of a development SVID besides its SPIFFE ID: the service name and `localhost`, so
- * generic tools such as grpcurl, which check a host name, can talk to the services. X509-SVID
- * §2: an SVID "MAY contain any number of other SAN field types, including DNS SANs"; platform
- * peers ignore them and check the URI SAN only.
+ * SANs of a development SVID besides its SPIFFE ID: the service name, `localhost` and the
+ * loopback addresses, so generic tools such as grpcurl, which check the host they dial, can
+ * talk to the services. X509-SVID §2: an SVID "MAY contain any number of other SAN field types,
+ * including DNS SANs"; platform peers ignore them and check the URI SAN only.
  */
-function devDnsNames(name: string): string[] {
-  return [name, "localhost"];
+function devExtraNames(name: string): { dnsNames: string[]; ipAddresses: string[] } {
+  return { dnsNames: [name, "localhost"], ipAddresses: ["127.0.0.1", "::1"] };
 }
 
 /** Options of {@link ensureDevPki}; every field but `dir` has a default from {@link DEV_PKI_DEFAULTS}. */
@@ -528,7 +531,7 @@ export async function ensureDevPki(opts: EnsureDevPkiOptions): Promise<EnsureDev
           spiffeId: files.identities[name]!.spiffeId,
           validityMs: svidValidityMs,
           now,
-          dnsNames: devDnsNames(name),
+          ...devExtraNames(name),
         }),
       ),
     );
@@ -543,7 +546,7 @@ export async function ensureDevPki(opts: EnsureDevPkiOptions): Promise<EnsureDev
         spiffeId: files.identities[name]!.spiffeId,
         validityMs: svidValidityMs,
         now,
-        dnsNames: devDnsNames(name),
+        ...devExtraNames(name),
       }),
     ),
   );
