@@ -300,6 +300,18 @@ describe("loadSvidFiles", () => {
     expect(err.message).toBe(`cannot read the key file ${keyFile}`);
   });
 
+  it("names the certificate file first when several files are missing, every time", async () => {
+    const bundleFile = join(dir, "missing-bundle.pem");
+    for (let i = 0; i < 20; i++) {
+      const certFile = join(dir, `missing-cert-${i}.pem`);
+      const keyFile = join(dir, `missing-key-${i}.pem`);
+      const err = await caught(() =>
+        loadSvidFiles({ certFile, keyFile, bundleFile, trustDomain: TD }),
+      );
+      expect(err.message).toBe(`cannot read the certificate file ${certFile}`);
+    }
+  });
+
   it("rejects a certificate file without a certificate", async () => {
     const svid = await issueSvid(ca, { spiffeId: TOKEN_ID });
     const opts = await files("garbage-cert", { cert: "not a certificate\n", key: svid.keyPem });

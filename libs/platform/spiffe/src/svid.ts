@@ -270,11 +270,17 @@ function signedBy(child: NodeX509Certificate, issuer: NodeX509Certificate): bool
 export async function loadSvidFiles(opts: LoadSvidFilesOptions): Promise<LoadedSvid> {
   const { certFile, keyFile, bundleFile } = opts;
   const now = opts.now ?? new Date();
-  const [certText, keyPem, bundleText] = await Promise.all([
+  // Read all three at once, but report the first unreadable file in a fixed order
+  // (certificate, key, bundle), so that the error does not depend on which read lost a race.
+  const reads = await Promise.allSettled([
     readText(certFile, "certificate"),
     readText(keyFile, "key"),
     readText(bundleFile, "bundle"),
   ]);
+  const [certText, keyPem, bundleText] = reads.map((r) => {
+    if (r.status === "rejected") throw r.reason;
+    return r.value;
+  }) as [string, string, string];
 
   const chainDer = pemCertificates(certText);
   if (chainDer.length === 0)
