@@ -1,3 +1,5 @@
+import { join } from "node:path";
+
 /** One service of the platform as the local tooling starts it. */
 export interface PlatformService {
   /** Service account name, also the directory under `apps/` and the SVID file name. */
@@ -14,3 +16,8 @@ export const PLATFORM_SERVICES: readonly PlatformService[] = Object.freeze([
   { name: "iam-policy", port: 50054 },
   { name: "mfa", port: 50055 },
 ]);
+
+/** Where `npm run build` writes the bundle of service `name` (see build-services.ts). */
+export function bundlePath(root: string, name: string): string {
+  return join(root, "apps", name, "dist", "main.js");
+}
