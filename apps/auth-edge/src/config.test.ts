@@ -3,7 +3,7 @@ import { ConfigError } from "@authplat/config";
 import { loadAuthEdgeConfig } from "./config.ts";
 
 describe("loadAuthEdgeConfig", () => {
-  it("defaults to the local token service, both algorithms and the operator-only allowlist", () => {
+  it("defaults to the local token service, both algorithms, a one-hour JWKS staleness limit and the operator-only allowlist", () => {
     const config = loadAuthEdgeConfig({});
     expect(config).toMatchObject({
       GRPC_PORT: 50051,
@@ -11,8 +11,17 @@ describe("loadAuthEdgeConfig", () => {
       JWT_ALGORITHMS: ["ES256", "EdDSA"],
       JWT_AUDIENCE: ["https://api.auth.local"],
       SVID_CERT_FILE: ".dev/pki/auth-edge.pem",
+      JWKS_REFRESH_INTERVAL_MS: 300_000,
+      JWKS_MIN_REFETCH_INTERVAL_MS: 5_000,
+      JWKS_MAX_STALENESS_MS: 3_600_000,
     });
     expect(config.ALLOWED_CALLERS).toBeUndefined();
+  });
+
+  it("accepts the lowest JWKS refetch interval, one second", () => {
+    expect(loadAuthEdgeConfig({ JWKS_MIN_REFETCH_INTERVAL_MS: "1000" })).toMatchObject({
+      JWKS_MIN_REFETCH_INTERVAL_MS: 1_000,
+    });
   });
 
   it("parses comma-separated SPIFFE IDs of allowed callers", () => {
@@ -37,6 +46,10 @@ describe("loadAuthEdgeConfig", () => {
     ["TOKEN_SERVICE_ADDR", "token", "TOKEN_SERVICE_ADDR: must be host:port"],
     ["JWT_ISSUER", "auth.local", "JWT_ISSUER: must be an absolute URL"],
     ["JWT_CLOCK_TOLERANCE_SECONDS", "600", "JWT_CLOCK_TOLERANCE_SECONDS: must be at most 60"],
+    ["JWKS_MIN_REFETCH_INTERVAL_MS", "0", "JWKS_MIN_REFETCH_INTERVAL_MS: must be at least 1000"],
+    ["JWKS_MIN_REFETCH_INTERVAL_MS", "999", "JWKS_MIN_REFETCH_INTERVAL_MS: must be at least 1000"],
+    ["JWKS_MAX_STALENESS_MS", "0", "JWKS_MAX_STALENESS_MS: must be at least 60000"],
+    ["JWKS_MAX_STALENESS_MS", "1h", "JWKS_MAX_STALENESS_MS: must be a number"],
   ])("rejects a bad %s, naming it", (variable, value, message) => {
     expect(() => loadAuthEdgeConfig({ [variable]: value })).toThrow(ConfigError);
     expect(() => loadAuthEdgeConfig({ [variable]: value })).toThrow(message);

@@ -27,9 +27,12 @@ const spiffeId = z.string().refine((value) => {
  * - `JWT_AUDIENCE`: comma-separated accepted audiences (default `https://api.auth.local`);
  * - `JWT_ALGORITHMS`: comma-separated allowlist, of ES256 and EdDSA (default both);
  * - `JWT_CLOCK_TOLERANCE_SECONDS`: leeway on exp/nbf/iat, 0-60 (default 5);
- * - `JWKS_REFRESH_INTERVAL_MS`: background JWKS refresh (default 300000);
- * - `JWKS_MIN_REFETCH_INTERVAL_MS`: least time between fetches caused by unknown key IDs
- *   (default 5000);
+ * - `JWKS_REFRESH_INTERVAL_MS`: background JWKS refresh, shortened to the `max_age` the token
+ *   service sends (default 300000);
+ * - `JWKS_MIN_REFETCH_INTERVAL_MS`: least time between fetches caused by lookups, at least 1000
+ *   so a stream of unknown key IDs cannot hammer the token service (default 5000);
+ * - `JWKS_MAX_STALENESS_MS`: how old the last fetched key set may grow while refreshes fail;
+ *   past it ValidateToken fails closed with UNAVAILABLE (default 3600000, one hour);
  * - `ALLOWED_CALLERS`: comma-separated SPIFFE IDs that may call ValidateToken and
  *   IntrospectToken (default the operator identity).
  */
@@ -44,7 +47,8 @@ export const authEdgeEnv = serviceEnv("auth-edge", 50051).extend({
   ),
   JWT_CLOCK_TOLERANCE_SECONDS: envInt(5, 0, 60),
   JWKS_REFRESH_INTERVAL_MS: envInt(300_000, 1_000, 86_400_000),
-  JWKS_MIN_REFETCH_INTERVAL_MS: envInt(5_000, 0, 3_600_000),
+  JWKS_MIN_REFETCH_INTERVAL_MS: envInt(5_000, 1_000, 3_600_000),
+  JWKS_MAX_STALENESS_MS: envInt(3_600_000, 60_000, 604_800_000),
   ALLOWED_CALLERS: envList("", spiffeId).optional(),
 });
 

@@ -106,3 +106,94 @@ describe("AuthEdgeService.ValidateToken over mTLS", () => {
     client.close();
   });
 });
+
+describe("AuthEdgeService.ValidateToken over mTLS, at the edges of its input", () => {
+  it.each([
+    ["huge", 1e300],
+    ["fractional", Math.floor(Date.now() / 1000) + 300.0001],
+    ["negative", -1],
+  ])(
+    "rejects a signed token whose exp is %s as MALFORMED, naming the claim",
+    async (_kind, exp) => {
+      const client = await testClient(pki, AuthEdgeService, server, "operator");
+      const reply = await client.validateToken({ token: await token(exp) });
+      client.close();
+      expect(reply.result).toEqual({
+        case: "rejection",
+        value: expect.objectContaining({
+          reason: RejectionReason.MALFORMED,
+          message: 'the token\'s "exp" claim is not a valid NumericDate',
+        }),
+      });
+    },
+  );
+
+  it("answers INVALID_ARGUMENT, naming the limit, for more than 64 required scopes", async () => {
+    const client = await testClient(pki, AuthEdgeService, server, "operator");
+    const requiredScopes = Array.from({ length: 65 }, (_, i) => `s${i}`);
+    const error: unknown = await client
+      .validateToken({ token: await token(), requiredScopes })
+      .catch((thrown: unknown) => thrown);
+    client.close();
+    expect(error).toMatchObject({
+      grpcCode: grpc.status.INVALID_ARGUMENT,
+      message: "required_scopes holds at most 64 entries",
+    });
+    // The server's stable code, as the client error exposes it.
+    const { remoteCode, code } = error as { remoteCode?: string; code: string };
+    expect(remoteCode ?? code).toBe("INVALID_ARGUMENT");
+  });
+
+  it("fails closed with UNAVAILABLE and retry pushback once its key set is too stale to trust", async () => {
+    const pair = await generateKeyPair("ES256", { extractable: true });
+    const jwk = { ...(await exportJWK(pair.publicKey)), kid: "k-stale", alg: "ES256" };
+    let cacheNow = Date.now();
+    let tokenServiceDown = false;
+    const keys = new JwksCache({
+      fetchKeys: async () => {
+        if (tokenServiceDown) throw new Error("token service unreachable");
+        return [jwk];
+      },
+      algorithms: ["ES256"],
+      nowMs: () => cacheNow,
+      minRefetchIntervalMs: 5_000,
+      maxStalenessMs: 60_000,
+    });
+    await keys.refresh();
+    const validator = new TokenValidator({
+      keys,
+      issuer: "https://auth.local",
+      audiences: ["https://api.auth.local"],
+      algorithms: ["ES256"],
+      clockToleranceSeconds: 0,
+      nowMs: () => Date.now(),
+    });
+    const stale = await startTestServer(pki, "auth-edge", [
+      authEdgeRegistration({ validator, allowedCallers: [pki.idOf("operator")] }),
+    ]);
+    const client = await testClient(pki, AuthEdgeService, stale, "operator");
+    try {
+      const signed = await new SignJWT({ client_id: "web" })
+        .setProtectedHeader({ alg: "ES256", typ: "at+jwt", kid: "k-stale" })
+        .setIssuer("https://auth.local")
+        .setSubject("user-1")
+        .setAudience("https://api.auth.local")
+        .setIssuedAt()
+        .setExpirationTime("5m")
+        .setJti("j-2")
+        .sign(pair.privateKey);
+      expect((await client.validateToken({ token: signed })).result.case).toBe("claims");
+      tokenServiceDown = true;
+      cacheNow += 60_000;
+      await expect(client.validateToken({ token: signed })).rejects.toMatchObject({
+        code: "UNAVAILABLE",
+        grpcCode: grpc.status.UNAVAILABLE,
+        message: expect.stringContaining("signing keys are out of date"),
+        retryAfterMs: 5_000,
+      });
+    } finally {
+      client.close();
+      await stale.shutdown();
+    }
+  });
+});

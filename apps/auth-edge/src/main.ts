@@ -26,16 +26,17 @@ try {
     algorithms: config.JWT_ALGORITHMS,
     nowMs,
     minRefetchIntervalMs: config.JWKS_MIN_REFETCH_INTERVAL_MS,
+    refreshIntervalMs: config.JWKS_REFRESH_INTERVAL_MS,
+    maxStalenessMs: config.JWKS_MAX_STALENESS_MS,
     onFetchError: (error) =>
-      logger.warn({ err: error }, "JWKS refresh failed; keeping the old keys"),
+      logger.warn({ err: error }, "JWKS refresh failed; keeping the old keys until too stale"),
+    onKeySkipped: (kid, reason) => logger.warn({ kid, reason }, "JWKS key skipped"),
   });
   // Ready means able to validate: wait for the first key set before reporting SERVING.
   await keys.refreshUntilLoaded(AbortSignal.timeout(120_000));
   logger.info({ kids: keys.keyIds }, "JWKS loaded");
-  const timer = setInterval(() => {
-    keys.refresh().catch((error: unknown) => logger.warn({ err: error }, "JWKS refresh failed"));
-  }, config.JWKS_REFRESH_INTERVAL_MS);
-  timer.unref();
+  const stopRefreshing = new AbortController();
+  void keys.refreshPeriodically(stopRefreshing.signal);
   const validator = new TokenValidator({
     keys,
     issuer: config.JWT_ISSUER,
@@ -55,7 +56,7 @@ try {
       }),
     ],
     onStopped: () => {
-      clearInterval(timer);
+      stopRefreshing.abort();
       tokenService.close();
     },
   });

@@ -2,7 +2,13 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWTPayload } 
 import { createHmac } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { JwksCache, type SourceJwk } from "../jwks/jwks-cache.ts";
-import { TokenValidator, type RejectionReason } from "./token-validator.ts";
+import {
+  MAX_REQUIRED_SCOPES,
+  MAX_SCOPE_LENGTH,
+  MAX_TOKEN_LENGTH,
+  TokenValidator,
+  type RejectionReason,
+} from "./token-validator.ts";
 
 const NOW_S = 1_790_000_000;
 const ISSUER = "https://auth.local";
@@ -274,5 +280,149 @@ describe("TokenValidator rejects, each with its own reason", () => {
       reason: "INSUFFICIENT_SCOPE",
       message: "the token lacks the scopes: orders:write",
     });
+  });
+});
+
+describe("TokenValidator rejects time claims that are not NumericDates as MALFORMED, naming the claim", () => {
+  it.each([
+    ["exp", 1e300],
+    ["exp", NOW_S + 600.5],
+    ["exp", NOW_S + 600.0001],
+    ["exp", -1],
+    ["exp", 1.5],
+    ["iat", Math.floor(Number.MAX_SAFE_INTEGER / 1000) + 1],
+    ["iat", NOW_S - 0.25],
+    ["iat", -NOW_S],
+    ["nbf", 1e300],
+    ["nbf", NOW_S - 10.5],
+    ["nbf", -1],
+  ])("%s = %d", async (claim, value) => {
+    await expectRejected(
+      await sign(claims({ [claim]: value })),
+      "MALFORMED",
+      `the token's "${claim}" claim is not a valid NumericDate`,
+    );
+  });
+
+  it("but accepts the latest date a protobuf Timestamp holds (9999-12-31T23:59:59Z)", async () => {
+    expect(await validator.validate(await sign(claims({ exp: 253_402_300_799 })))).toMatchObject({
+      valid: true,
+      claims: { expiresAt: 253_402_300_799 },
+    });
+    await expectRejected(
+      await sign(claims({ exp: 253_402_300_800 })),
+      "MALFORMED",
+      'the token\'s "exp" claim is not a valid NumericDate',
+    );
+  });
+});
+
+describe("TokenValidator bounds its input", () => {
+  /** A valid token padded (through a claim and a header member) to exactly `length` characters. */
+  async function tokenOfLength(length: number): Promise<string> {
+    for (let headerPad = 0; headerPad < 4; headerPad += 1) {
+      const header = headerPad === 0 ? {} : { pad: "h".repeat(headerPad) };
+      const base = await sign(claims({ pad: "" }), es256, header);
+      // Each payload byte adds 4/3 of a character; start a little short and walk up.
+      for (let pad = Math.floor(((length - base.length) * 3) / 4) - 4; pad >= 0; pad += 1) {
+        const token = await sign(claims({ pad: "p".repeat(pad) }), es256, header);
+        if (token.length === length) return token;
+        if (token.length > length) break;
+      }
+    }
+    throw new Error(`cannot build a token of ${length} characters`);
+  }
+
+  it(`accepts a token of exactly ${MAX_TOKEN_LENGTH} characters and rejects one a character longer`, async () => {
+    const atCap = await tokenOfLength(MAX_TOKEN_LENGTH);
+    expect(await validator.validate(atCap)).toMatchObject({ valid: true });
+    const overCap = await tokenOfLength(MAX_TOKEN_LENGTH + 1);
+    await expectRejected(overCap, "MALFORMED", "the token is not a compact JWS");
+  });
+
+  it(`takes at most ${MAX_REQUIRED_SCOPES} required scopes`, async () => {
+    const token = await sign(claims());
+    const many = Array.from({ length: MAX_REQUIRED_SCOPES + 1 }, (_, i) => `s${i}`);
+    await expect(validator.validate(token, many)).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+      message: `required_scopes holds at most ${MAX_REQUIRED_SCOPES} entries`,
+    });
+    expect(await validator.validate(token, many.slice(1))).toMatchObject({
+      valid: false,
+      reason: "INSUFFICIENT_SCOPE",
+    });
+  });
+
+  it(`takes required scopes of at most ${MAX_SCOPE_LENGTH} characters`, async () => {
+    const token = await sign(claims({ scope: `profile ${"s".repeat(MAX_SCOPE_LENGTH)}` }));
+    await expect(
+      validator.validate(token, ["profile", "s".repeat(MAX_SCOPE_LENGTH + 1)]),
+    ).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+      message: `each entry of required_scopes is at most ${MAX_SCOPE_LENGTH} characters`,
+    });
+    expect(
+      await validator.validate(token, ["profile", "s".repeat(MAX_SCOPE_LENGTH)]),
+    ).toMatchObject({ valid: true });
+  });
+
+  it("checks a full set of required scopes against the token's scopes", async () => {
+    const granted = Array.from({ length: MAX_REQUIRED_SCOPES }, (_, i) => `scope-${i}`);
+    const token = await sign(claims({ scope: granted.join(" ") }));
+    expect(await validator.validate(token, [...granted].reverse())).toMatchObject({
+      valid: true,
+    });
+    expect(await validator.validate(token, [...granted.slice(1), "scope-x"])).toEqual({
+      valid: false,
+      reason: "INSUFFICIENT_SCOPE",
+      message: "the token lacks the scopes: scope-x",
+    });
+  });
+});
+
+describe("TokenValidator with a symmetric key in the JWKS", () => {
+  const secret = Buffer.from("an-hmac-secret-published-by-mistake");
+
+  async function validatorWith(alg: string): Promise<TokenValidator> {
+    const keys = new JwksCache({
+      fetchKeys: async () => [
+        es256.jwk,
+        { kty: "oct", k: secret.toString("base64url"), kid: "mac", alg, use: "sig" },
+      ],
+      algorithms: ["ES256", "HS256"],
+      nowMs: () => NOW_S * 1000,
+      minRefetchIntervalMs: 60_000,
+    });
+    await keys.refresh();
+    return new TokenValidator({
+      keys,
+      issuer: ISSUER,
+      audiences: [AUDIENCE],
+      algorithms: ["ES256", "HS256"],
+      clockToleranceSeconds: 5,
+      nowMs: () => NOW_S * 1000,
+    });
+  }
+
+  function macToken(alg: string): string {
+    const header = encode({ alg, typ: "at+jwt", kid: "mac" });
+    const payload = encode(claims());
+    const mac = createHmac("sha256", secret).update(`${header}.${payload}`).digest("base64url");
+    return `${header}.${payload}.${mac}`;
+  }
+
+  it.each([
+    ["HS256", "HS256"],
+    ["ES256", "ES256"],
+    ["ES256", "HS256"],
+  ])("never verifies with it (key labelled %s, token header alg %s)", async (keyAlg, headerAlg) => {
+    const strict = await validatorWith(keyAlg);
+    expect(await strict.validate(macToken(headerAlg))).toEqual({
+      valid: false,
+      reason: "UNKNOWN_KEY",
+      message: "the token's signing key is unknown",
+    });
+    // The other keys of the set still work.
+    expect(await strict.validate(await sign(claims()))).toMatchObject({ valid: true });
   });
 });

@@ -1,4 +1,5 @@
 import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from "jose";
+import { ServiceError } from "@authplat/errors";
 import type { JwksCache } from "../jwks/jwks-cache.ts";
 
 /** Why a token was rejected; stable, mirrored one-to-one by the protobuf RejectionReason. */
@@ -51,8 +52,18 @@ export interface TokenValidatorDeps {
   readonly nowMs: () => number;
 }
 
-/** Compact JWS tokens larger than this are rejected unparsed. */
-const MAX_TOKEN_LENGTH = 16 * 1024;
+/** Compact JWS tokens longer than this (in characters) are rejected unparsed. */
+export const MAX_TOKEN_LENGTH = 16 * 1024;
+/** The most required scopes one validation takes; more is INVALID_ARGUMENT. */
+export const MAX_REQUIRED_SCOPES = 64;
+/** The longest required scope one validation takes, in characters; longer is INVALID_ARGUMENT. */
+export const MAX_SCOPE_LENGTH = 128;
+/**
+ * The latest NumericDate accepted: 9999-12-31T23:59:59Z, the end of the protobuf Timestamp
+ * range the claims are returned in (and far below Number.MAX_SAFE_INTEGER / 1000).
+ */
+const MAX_NUMERIC_DATE = 253_402_300_799;
+const TIME_CLAIMS = ["exp", "iat", "nbf"] as const;
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 // RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat and jti are REQUIRED.
 const REQUIRED_CLAIMS = ["iss", "sub", "aud", "exp", "iat", "jti", "client_id"];
@@ -87,6 +98,29 @@ function rejectionFor(error: unknown): ValidationResult {
     }
   }
   return reject("MALFORMED", "the token is not a well-formed JWT");
+}
+
+/**
+ * The first time claim that is present but not a whole number of seconds between the epoch and
+ * {@link MAX_NUMERIC_DATE}. RFC 7519 §2 allows fractional NumericDates, but the platform issues
+ * whole seconds, and fractions or out-of-range values cannot become protobuf Timestamps: they
+ * are rejected rather than rounded.
+ */
+function invalidTimeClaim(payload: JWTPayload | undefined): string | undefined {
+  if (payload === undefined) return undefined;
+  return TIME_CLAIMS.find(
+    (claim) => payload[claim] !== undefined && !isNumericDate(payload[claim]),
+  );
+}
+
+function isNumericDate(value: unknown): boolean {
+  return (
+    Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= MAX_NUMERIC_DATE
+  );
+}
+
+function malformedTime(claim: string): ValidationResult {
+  return reject("MALFORMED", `the token's "${claim}" claim is not a valid NumericDate`);
 }
 
 function isStringArray(value: unknown): value is string[] {
@@ -126,8 +160,10 @@ function claimsOf(payload: JWTPayload, kid: string, alg: string): ValidatedClaim
 /**
  * Validates RFC 9068 access tokens locally: structure, algorithm allowlist, `typ`, key, signature,
  * issuer, audience, time claims, required claims and scopes, in that order, and says why a token
- * fails with a stable {@link RejectionReason}. Throws only when it cannot decide (no keys yet:
- * UNAVAILABLE), never to reject a token.
+ * fails with a stable {@link RejectionReason}. Never throws to reject a token; throws
+ * INVALID_ARGUMENT when `requiredScopes` exceeds {@link MAX_REQUIRED_SCOPES} entries or
+ * {@link MAX_SCOPE_LENGTH} characters per entry, and UNAVAILABLE when it cannot decide (no key
+ * set loaded, or the last one too stale).
  */
 export class TokenValidator {
   readonly #deps: TokenValidatorDeps;
@@ -138,6 +174,18 @@ export class TokenValidator {
 
   async validate(token: string, requiredScopes: readonly string[] = []): Promise<ValidationResult> {
     const deps = this.#deps;
+    if (requiredScopes.length > MAX_REQUIRED_SCOPES) {
+      throw new ServiceError(
+        "INVALID_ARGUMENT",
+        `required_scopes holds at most ${MAX_REQUIRED_SCOPES} entries`,
+      );
+    }
+    if (requiredScopes.some((scope) => scope.length > MAX_SCOPE_LENGTH)) {
+      throw new ServiceError(
+        "INVALID_ARGUMENT",
+        `each entry of required_scopes is at most ${MAX_SCOPE_LENGTH} characters`,
+      );
+    }
     if (token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token)) {
       return reject("MALFORMED", "the token is not a compact JWS");
     }
@@ -177,8 +225,15 @@ export class TokenValidator {
         currentDate: new Date(deps.nowMs()),
       }));
     } catch (error) {
-      return rejectionFor(error);
+      // Claim errors come after the signature verified; a broken time claim is the root cause.
+      const badTime =
+        error instanceof errors.JWTClaimValidationFailed || error instanceof errors.JWTExpired
+          ? invalidTimeClaim(error.payload)
+          : undefined;
+      return badTime === undefined ? rejectionFor(error) : malformedTime(badTime);
     }
+    const badTime = invalidTimeClaim(payload);
+    if (badTime !== undefined) return malformedTime(badTime);
     if (
       typeof payload.iat === "number" &&
       payload.iat > deps.nowMs() / 1000 + deps.clockToleranceSeconds
@@ -188,7 +243,8 @@ export class TokenValidator {
     const claims = claimsOf(payload, key.kid, key.alg);
     if (typeof claims === "string")
       return reject("MALFORMED", `the token's claims are invalid: ${claims}`);
-    const missing = requiredScopes.filter((scope) => !claims.scopes.includes(scope));
+    const granted = new Set(claims.scopes);
+    const missing = requiredScopes.filter((scope) => !granted.has(scope));
     if (missing.length > 0) {
       return reject("INSUFFICIENT_SCOPE", `the token lacks the scopes: ${missing.join(" ")}`);
     }

@@ -47,9 +47,10 @@ describe.runIf(nats)("natsBackend", () => {
     const subject = `${backend.subjectPrefix}.hello`;
     const subscription = backend.connection.subscribe(subject, { max: 1 });
     backend.connection.publish(subject, "payload");
-    for await (const message of subscription) {
-      expect(message.string()).toBe("payload");
-    }
+    const received: string[] = [];
+    // The subscription ends after its one message (max: 1), so this loop terminates.
+    for await (const message of subscription) received.push(message.string());
+    expect(received).toEqual(["payload"]);
     await backend.cleanup();
   });
 });
