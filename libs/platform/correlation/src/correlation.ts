@@ -21,6 +21,11 @@ export interface RequestContext {
   readonly traceFlags: string;
   /** The caller's `tracestate`, passed on unchanged; undefined when absent. */
   readonly traceState: string | undefined;
+  /**
+   * Absolute deadline of the request in epoch milliseconds (`Infinity` when the caller set
+   * none). Outgoing calls made on its behalf get at most the time that is left.
+   */
+  readonly deadlineMs: number;
 }
 
 const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -30,7 +35,7 @@ const storage = new AsyncLocalStorage<RequestContext>();
  * Whether a received correlation ID is acceptable. IDs come from other services and end up in
  * logs, so only a short, plain alphabet is accepted (no log injection).
  */
-export function isValidCorrelationId(value: string): boolean {
+function isValidCorrelationId(value: string): boolean {
   return CORRELATION_ID.test(value);
 }
 
@@ -43,9 +48,13 @@ export interface IncomingTraceHeaders {
 
 /**
  * Builds the context of a request entering this service: keeps a well-formed correlation ID or
- * mints one, continues the caller's trace with a new span, or starts a new trace.
+ * mints one, continues the caller's trace with a new span, or starts a new trace. `deadlineMs`
+ * is the request's absolute deadline (epoch milliseconds), `Infinity` when it has none.
  */
-export function contextFromIncoming(headers: IncomingTraceHeaders): RequestContext {
+export function contextFromIncoming(
+  headers: IncomingTraceHeaders,
+  deadlineMs = Number.POSITIVE_INFINITY,
+): RequestContext {
   const correlationId =
     headers.correlationId !== undefined && isValidCorrelationId(headers.correlationId)
       ? headers.correlationId
@@ -58,6 +67,7 @@ export function contextFromIncoming(headers: IncomingTraceHeaders): RequestConte
     traceFlags: parent?.flags ?? "01",
     // Trace Context §3.3: tracestate is only meaningful with a valid traceparent.
     traceState: parent && headers.tracestate ? headers.tracestate.slice(0, 512) : undefined,
+    deadlineMs,
   });
 }
 
@@ -84,4 +94,28 @@ export function outgoingHeaders(): Record<string, string> {
   };
   if (context.traceState !== undefined) headers[TRACESTATE_HEADER] = context.traceState;
   return headers;
+}
+
+/** The identity of a span, as a tracer reports it (W3C hex forms). */
+export interface SpanIdentity {
+  /** 32 lowercase hex digits. */
+  readonly traceId: string;
+  /** 16 lowercase hex digits. */
+  readonly spanId: string;
+  /** Two lowercase hex digits of trace flags. */
+  readonly traceFlags: string;
+}
+
+/**
+ * The same request context, now inside `span`: logs carry the span's IDs and outgoing calls
+ * name it as their parent. Tracing uses it once a real span has been started for the request
+ * (or for an outgoing call), so that logs, `traceparent` and exported spans agree.
+ */
+export function contextWithSpan(context: RequestContext, span: SpanIdentity): RequestContext {
+  return Object.freeze({
+    ...context,
+    traceId: span.traceId,
+    spanId: span.spanId,
+    traceFlags: span.traceFlags,
+  });
 }

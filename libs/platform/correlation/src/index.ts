@@ -1,19 +1,14 @@
 export {
   contextFromIncoming,
+  contextWithSpan,
   CORRELATION_ID_HEADER,
   currentContext,
-  isValidCorrelationId,
   outgoingHeaders,
   runWithContext,
   TRACEPARENT_HEADER,
   TRACESTATE_HEADER,
   type IncomingTraceHeaders,
   type RequestContext,
+  type SpanIdentity,
 } from "./correlation.ts";
-export {
-  formatTraceParent,
-  newSpanId,
-  newTraceId,
-  parseTraceParent,
-  type TraceParent,
-} from "./trace-context.ts";
+export { parseTraceParent, type TraceParent } from "./trace-context.ts";

@@ -39,11 +39,6 @@ export function parseTraceParent(value: string | undefined): TraceParent | undef
   return { traceId, parentId, flags };
 }
 
-/** Formats a version-00 `traceparent` header value. */
-export function formatTraceParent(trace: TraceParent): string {
-  return `00-${trace.traceId}-${trace.parentId}-${trace.flags}`;
-}
-
 /** A fresh random span ID (16 hex digits, never all zero). */
 export function newSpanId(): string {
   for (;;) {

@@ -6,9 +6,4 @@ export {
   isErrorCode,
   type ErrorCode,
 } from "./error-codes.ts";
-export {
-  isServiceError,
-  ServiceError,
-  unimplemented,
-  type ServiceErrorOptions,
-} from "./service-error.ts";
+export { ServiceError, unimplemented, type ServiceErrorOptions } from "./service-error.ts";

@@ -36,11 +36,6 @@ export class ServiceError extends Error {
   }
 }
 
-/** Whether `value` is a {@link ServiceError}. */
-export function isServiceError(value: unknown): value is ServiceError {
-  return value instanceof ServiceError;
-}
-
 /**
  * The error for an RPC the contract defines but this release does not serve yet. It answers
  * gRPC UNIMPLEMENTED with code `UNIMPLEMENTED` through the usual error path.

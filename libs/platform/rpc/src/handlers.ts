@@ -19,16 +19,21 @@ export interface CallContext {
 type MethodsOf<S extends DescService> = S extends { method: infer M } ? M : never;
 
 /**
- * The implementation of a protobuf service: one async function per unary method, keyed by the
- * method's local name (`issueTokenPair`). A handler returns the response (or an init shape of
- * it) or throws a `ServiceError`.
+ * The implementation of a protobuf service: one function per method, keyed by the method's
+ * local name (`issueTokenPair`). A unary handler resolves to the response (or an init shape of
+ * it); a server-streaming handler returns an `AsyncIterable` of them (an `async function*`),
+ * which the server writes as the client reads, and which must stop when `context.signal`
+ * aborts. Either fails by throwing a `ServiceError`.
  */
 export type ServiceHandlers<S extends DescService> = {
   [K in keyof MethodsOf<S>]: MethodsOf<S>[K] extends {
     input: infer I extends DescMessage;
     output: infer O extends DescMessage;
+    methodKind: infer Kind;
   }
-    ? (request: MessageShape<I>, context: CallContext) => Promise<MessageInitShape<O>>
+    ? Kind extends "server_streaming"
+      ? (request: MessageShape<I>, context: CallContext) => AsyncIterable<MessageInitShape<O>>
+      : (request: MessageShape<I>, context: CallContext) => Promise<MessageInitShape<O>>
     : never;
 };
 
@@ -43,17 +48,16 @@ export type MethodAllowlist<S extends DescService> = {
  */
 export interface ServiceRegistration {
   readonly service: DescService;
-  readonly handlers: Readonly<
-    Record<string, (request: never, context: CallContext) => Promise<unknown>>
-  >;
-  readonly allow: Readonly<Record<string, readonly string[]>>;
+  readonly handlers: Readonly<Record<string, (request: never, context: CallContext) => unknown>>;
+  /** @deprecated Being replaced by `accessRules` (access-rules.ts); only servers started without them read it. */
+  readonly allow?: Readonly<Record<string, readonly string[]>>;
 }
 
-/** Bundles a service's handlers and per-method caller allowlist, with their types checked. */
+/** Bundles a service's handlers, with their types checked. Who may call them: `accessRules`. */
 export function defineService<S extends DescService>(
   service: S,
   handlers: ServiceHandlers<S>,
-  allow: MethodAllowlist<S>,
+  allow?: MethodAllowlist<S>,
 ): ServiceRegistration {
   return { service, handlers, allow } as unknown as ServiceRegistration;
 }
@@ -63,7 +67,11 @@ export function methodPath(service: DescService, methodName: string): string {
   return `/${service.typeName}/${methodName}`;
 }
 
-/** An allowlist giving every method of `service` the same callers. */
+/**
+ * An allowlist giving every method of `service` the same callers.
+ *
+ * @deprecated Use `sameCallersForEveryMethod` (access-rules.ts) as the server's `accessRules`.
+ */
 export function sameCallersForAll<S extends DescService>(
   service: S,
   callers: readonly string[],

@@ -1,10 +1,12 @@
 export {
+  contextHeadersInterceptor,
   createRpcClient,
+  deadlineInterceptor,
   type CallOptions,
   type RpcClient,
   type RpcClientOptions,
 } from "./client.ts";
-export { clientCredentials, serverCredentials, type SvidFiles } from "./credentials.ts";
+export { clientCredentials, type SvidFiles } from "./credentials.ts";
 export {
   defineService,
   methodPath,
@@ -14,16 +16,37 @@ export {
   type ServiceHandlers,
   type ServiceRegistration,
 } from "./handlers.ts";
-export { serveUntilSignalled, type ServeOptions } from "./lifecycle.ts";
+export {
+  chain,
+  type ClientInterceptor,
+  type ClientNext,
+  type ClientRequest,
+  type ClientResponse,
+  type RpcCallInfo,
+  type RpcKind,
+  type ServerInterceptor,
+  type ServerNext,
+  type ServerRequest,
+  type ServerResponse,
+} from "./interceptor.ts";
+export type { ReadinessCheck } from "./readiness.ts";
+export {
+  accessRuleInterceptor,
+  availabilityInterceptor,
+  codecInterceptor,
+  contextInterceptor,
+  errorInterceptor,
+  peerSvidInterceptor,
+  type AccessRuleSet,
+  type AvailabilityGate,
+} from "./server-chain.ts";
 export { startRpcServer, type RpcServer, type RpcServerOptions } from "./server.ts";
 export {
   CORRELATION_TRAILER,
   ERROR_CODE_TRAILER,
   ERROR_INFO_TRAILER,
-  failureStatus,
   RemoteCallError,
   RETRY_PUSHBACK_TRAILER,
-  type FailureStatus,
 } from "./status-mapping.ts";
 export {
   runService,
@@ -33,3 +56,29 @@ export {
 } from "./run-service.ts";
 export { unimplementedHandlers } from "./unimplemented.ts";
 export { reflect, type ReflectionSummary } from "./reflection-client.ts";
+export {
+  ACCESS_PROFILES,
+  AccessRules,
+  AccessRulesError,
+  everyMethodOverride,
+  loadAccessRules,
+  loadServiceAccessRules,
+  readAccessRulesFile,
+  sameCallersForEveryMethod,
+  staticAccessRules,
+  type AccessProfile,
+  type AccessRulesDocument,
+  type AccessRulesSettings,
+  type LoadAccessRulesOptions,
+} from "./access-rules.ts";
+export {
+  CircuitBreaker,
+  circuitBreakerInterceptor,
+  classifyOutcome,
+  type CallOutcome,
+  type CircuitBreakerOptions,
+  type CircuitPermit,
+  type CircuitState,
+  type CircuitStateChange,
+  type TripPolicy,
+} from "./circuit-breaker.ts";

@@ -9,6 +9,7 @@ import { createLogger } from "@authplat/observability";
 import { createCa, issueSvid, type DevCa } from "@authplat/spiffe/dev-pki";
 import { defineService, sameCallersForAll } from "./handlers.ts";
 import { startRpcServer, type RpcServer } from "./server.ts";
+import { rawCredentials, rawUnaryCall } from "./test-support.ts";
 import { unimplementedHandlers } from "./unimplemented.ts";
 
 const TRUST_DOMAIN = "auth.local";
@@ -117,34 +118,13 @@ async function certificateFor(c: ClientCase): Promise<{ certPem: string; keyPem:
 }
 
 async function callAs(certificate: { certPem: string; keyPem: string }): Promise<grpc.status> {
-  const channel = new grpc.Client(
-    `127.0.0.1:${server.port}`,
-    grpc.credentials.createSsl(
-      bundle,
-      Buffer.from(certificate.keyPem),
-      Buffer.from(certificate.certPem),
-      {
-        // Only the server's check of the client is under test here.
-        checkServerIdentity: () => undefined,
-      },
-    ),
-    { "grpc.ssl_target_name_override": "spiffe" },
-  );
-  try {
-    return await new Promise<grpc.status>((resolve) =>
-      channel.makeUnaryRequest(
-        "/auth.token.v1.TokenService/GetJwks",
-        (value: Buffer) => value,
-        (value: Buffer) => value,
-        Buffer.alloc(0),
-        new grpc.Metadata(),
-        { deadline: Date.now() + 5_000 },
-        (error) => resolve(error ? error.code : grpc.status.OK),
-      ),
-    );
-  } finally {
-    channel.close();
-  }
+  const outcome = await rawUnaryCall({
+    port: server.port,
+    credentials: rawCredentials(bundle, certificate),
+    path: "/auth.token.v1.TokenService/GetJwks",
+    request: new Uint8Array(0),
+  });
+  return outcome.code;
 }
 
 const segment = fc.stringMatching(/^[A-Za-z0-9._-]{1,12}$/).filter((s) => s !== "." && s !== "..");

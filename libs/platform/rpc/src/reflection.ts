@@ -12,7 +12,8 @@ import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 
 /** A reflection request as proto-loader decodes it (`keepCase`, oneofs as virtual fields). */
-interface ReflectionRequest {
+/** @internal */
+export interface ReflectionRequest {
   host?: string;
   message_request?: string;
   file_by_filename?: string;
@@ -22,7 +23,8 @@ interface ReflectionRequest {
   list_services?: string;
 }
 
-type ReflectionResponse = Record<string, unknown>;
+/** @internal */
+export type ReflectionResponse = Record<string, unknown>;
 
 /** What reflection knows: each file's serialized descriptor and where each symbol lives. */
 interface DescriptorIndex {
@@ -156,22 +158,64 @@ function reflectionServiceDefinition(version: "v1" | "v1alpha"): grpc.ServiceDef
 }
 
 /**
+ * Most responses one reflection stream may have queued, unread by its peer, before the stream
+ * is failed with RESOURCE_EXHAUSTED. Reading is paused as soon as the write buffer is full, so
+ * a well-behaved stream never gets near it; the cap bounds memory whatever grpc-js buffers.
+ */
+const MAX_QUEUED_RESPONSES = 32;
+const RESOURCE_EXHAUSTED = 8;
+
+/** The duplex stream of one reflection call, as much of it as the handler uses. @internal */
+export type ReflectionCall = Pick<
+  grpc.ServerDuplexStream<ReflectionRequest, ReflectionResponse>,
+  "on" | "once" | "write" | "end" | "pause" | "resume" | "emit" | "writableLength"
+>;
+
+/**
+ * Answers each request of a reflection stream, with backpressure: when the peer does not read
+ * (`write` reports a full buffer) no further request is read until it drains, so a peer that
+ * asks and never reads cannot grow the server's memory.
+ *
+ * @internal
+ */
+export function serveReflectionStream(
+  call: ReflectionCall,
+  respond: (request: ReflectionRequest) => ReflectionResponse,
+): void {
+  const resume = () => call.resume();
+  call.on("data", (request: ReflectionRequest) => {
+    if (call.writableLength >= MAX_QUEUED_RESPONSES) {
+      call.pause();
+      call.emit("error", {
+        code: RESOURCE_EXHAUSTED,
+        details: "too many reflection responses left unread",
+      });
+      return;
+    }
+    if (!call.write(respond(request))) {
+      call.pause();
+      call.once("drain", resume);
+    }
+  });
+  call.on("end", () => call.end());
+  call.on("error", () => call.end());
+}
+
+/**
  * Serves gRPC server reflection (v1 and v1alpha) for `services` and grpc.health.v1, from the
  * same protobuf-es descriptors the handlers use, so tools such as grpcurl can list, describe
  * and call every method. Every answer to a file or symbol query carries the file and all it
- * imports, well-known types included.
+ * imports, well-known types included. Each stream applies backpressure
+ * ({@link serveReflectionStream}).
  */
 export function addReflection(server: grpc.Server, services: readonly DescService[]): void {
   const index = buildIndex(services);
+  const respond = (request: ReflectionRequest) => answer(index, request);
   for (const version of ["v1", "v1alpha"] as const) {
     server.addService(reflectionServiceDefinition(version), {
       ServerReflectionInfo: (
         call: grpc.ServerDuplexStream<ReflectionRequest, ReflectionResponse>,
-      ) => {
-        call.on("data", (request: ReflectionRequest) => call.write(answer(index, request)));
-        call.on("end", () => call.end());
-        call.on("error", () => call.end());
-      },
+      ) => serveReflectionStream(call, respond),
     });
   }
 }

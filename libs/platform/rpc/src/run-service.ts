@@ -2,7 +2,7 @@ import type { Logger } from "@authplat/observability";
 import type { ServiceRegistration } from "./handlers.ts";
 import type { SvidFiles } from "./credentials.ts";
 import { serveUntilSignalled } from "./lifecycle.ts";
-import { startRpcServer, type RpcServer } from "./server.ts";
+import { startRpcServer, type RpcServer, type RpcServerOptions } from "./server.ts";
 
 /** The common settings a service process runs with (see `serviceEnv` in `@authplat/config`). */
 export interface ServiceSettings {
@@ -33,6 +33,8 @@ export interface RunServiceOptions {
   readonly settings: ServiceSettings;
   readonly logger: Logger;
   readonly services: readonly ServiceRegistration[];
+  /** Who may call each RPC: the service's access rules (`loadServiceAccessRules`). */
+  readonly accessRules?: RpcServerOptions["accessRules"];
   readonly onStopped?: () => Promise<void> | void;
 }
 
@@ -48,6 +50,7 @@ export async function runService(options: RunServiceOptions): Promise<RpcServer>
     port: options.settings.GRPC_PORT,
     tls: svidFilesOf(options.settings),
     services: options.services,
+    ...(options.accessRules === undefined ? {} : { accessRules: options.accessRules }),
     logger: options.logger,
     shutdownGraceMs: options.settings.SHUTDOWN_GRACE_MS,
   });

@@ -17,10 +17,11 @@ import { createCa, issueSvid } from "@authplat/spiffe/dev-pki";
 import { createTestPki, type TestPki } from "@authplat/spiffe/test-pki";
 import { create, createFileRegistry, toBinary } from "@bufbuild/protobuf";
 import { createRpcClient } from "./client.ts";
-import { defineService, type CallContext } from "./handlers.ts";
+import { defineService, sameCallersForAll, type CallContext } from "./handlers.ts";
 import { startRpcServer, type RpcServer } from "./server.ts";
 import { reflect } from "./reflection-client.ts";
 import { RemoteCallError } from "./status-mapping.ts";
+import { rawCredentials, rawUnaryCall } from "./test-support.ts";
 import { unimplementedHandlers } from "./unimplemented.ts";
 
 const logger = createLogger({ service: "rpc-test", level: "silent" });
@@ -50,13 +51,7 @@ function registration(allowed: readonly string[]) {
         return { accessToken: `for ${request.subject}`, tokenType: "Bearer" };
       },
     },
-    {
-      issueTokenPair: allowed,
-      refreshTokens: allowed,
-      revokeToken: allowed,
-      getJwks: allowed,
-      issueIdToken: [],
-    },
+    { ...sameCallersForAll(TokenService, allowed), issueIdToken: [] },
   );
 }
 
@@ -80,31 +75,38 @@ function client(caller: string, target = server) {
   });
 }
 
-async function rawCall(
-  credentials: grpc.ChannelCredentials,
-  target = server,
-): Promise<grpc.ServiceError> {
-  const channel = new grpc.Client(`127.0.0.1:${target.port}`, credentials);
-  try {
-    return await new Promise<grpc.ServiceError>((resolve, reject) => {
-      channel.makeUnaryRequest(
-        "/auth.token.v1.TokenService/IssueTokenPair",
-        (value: Buffer) => value,
-        (value: Buffer) => value,
-        Buffer.from(
-          toBinary(
-            IssueTokenPairRequestSchema,
-            create(IssueTokenPairRequestSchema, { subject: "x" }),
-          ),
-        ),
-        new grpc.Metadata(),
-        { deadline: Date.now() + 3_000 },
-        (error) => (error ? resolve(error) : reject(new Error("the call succeeded"))),
-      );
-    });
-  } finally {
-    channel.close();
-  }
+const ISSUE_TOKEN_PAIR = "/auth.token.v1.TokenService/IssueTokenPair";
+const issueRequest = toBinary(
+  IssueTokenPairRequestSchema,
+  create(IssueTokenPairRequestSchema, { subject: "x" }),
+);
+
+/** IssueTokenPair with bare grpc-js and the given client certificate (or none). */
+async function rawIssue(client?: { certPem: Buffer; keyPem: Buffer }) {
+  const bundle = await readFile(pki.files("operator").bundleFile);
+  return rawUnaryCall({
+    port: server.port,
+    credentials: rawCredentials(bundle, client),
+    path: ISSUE_TOKEN_PAIR,
+    request: issueRequest,
+    timeoutMs: 3_000,
+  });
+}
+
+async function pemOf(files: { certFile: string; keyFile: string }) {
+  return { certPem: await readFile(files.certFile), keyPem: await readFile(files.keyFile) };
+}
+
+/**
+ * Every string the server sent with a failure: status details and each trailer value (binary
+ * ones decoded as UTF-8). `JSON.stringify` of a grpc-js Metadata prints `{}`, so it is no use.
+ */
+function everythingSent(failure: RemoteCallError): string {
+  const status = failure.cause as grpc.StatusObject;
+  const values = Object.values(status.metadata.getMap()).map((value) =>
+    typeof value === "string" ? value : Buffer.from(value).toString("utf8"),
+  );
+  return [status.details, ...values].join("\n");
 }
 
 async function healthStatus(target: RpcServer, name = ""): Promise<string> {
@@ -150,39 +152,49 @@ describe("mutual TLS", () => {
     expect(seen.at(-1)?.caller.toString()).toBe("spiffe://auth.local/ns/auth/sa/auth-edge");
   });
 
+  it("serves the same raw call when it presents a valid SVID (control for the refusals below)", async () => {
+    const outcome = await rawIssue(await pemOf(pki.files("operator")));
+    expect(outcome.code).toBe(grpc.status.OK);
+    expect(outcome.response).toBeDefined();
+  });
+
   it("refuses a client that presents no certificate", async () => {
-    const bundle = await readFile(pki.files("operator").bundleFile);
-    const error = await rawCall(
-      grpc.credentials.createSsl(bundle, null, null, { checkServerIdentity: () => undefined }),
-    );
-    expect(error.code).toBe(grpc.status.UNAVAILABLE);
+    const outcome = await rawIssue();
+    expect(outcome.code).toBe(grpc.status.UNAVAILABLE);
+    expect(outcome.response).toBeUndefined();
   });
 
   it("refuses a client whose certificate comes from a foreign CA", async () => {
-    const foreign = await pki.foreign("operator");
-    const bundle = await readFile(pki.files("operator").bundleFile);
-    const error = await rawCall(
-      grpc.credentials.createSsl(
-        bundle,
-        await readFile(foreign.keyFile),
-        await readFile(foreign.certFile),
-        { checkServerIdentity: () => undefined },
-      ),
-    );
-    expect(error.code).toBe(grpc.status.UNAVAILABLE);
+    const outcome = await rawIssue(await pemOf(await pki.foreign("operator")));
+    expect(outcome.code).toBe(grpc.status.UNAVAILABLE);
+    expect(outcome.response).toBeUndefined();
   });
 
   it("fails the call when the server presents another SPIFFE ID than expected", async () => {
-    const wrong = await createRpcClient(TokenService, {
-      address: `127.0.0.1:${server.port}`,
-      tls: pki.files("operator"),
-      serverId: parseSpiffeId(pki.idOf("mfa")),
-      defaultTimeoutMs: 3_000,
+    const expecting = (name: string) =>
+      createRpcClient(TokenService, {
+        address: `127.0.0.1:${server.port}`,
+        tls: pki.files("operator"),
+        serverId: parseSpiffeId(pki.idOf(name)),
+        defaultTimeoutMs: 3_000,
+      });
+    // Control: the same client expecting the right ID is served.
+    const right = await expecting("token");
+    await expect(right.issueTokenPair({ subject: "alice" })).resolves.toMatchObject({
+      accessToken: "for alice",
     });
-    const failure = wrong.issueTokenPair({ subject: "alice" });
-    await expect(failure).rejects.toBeInstanceOf(RemoteCallError);
-    await expect(failure).rejects.toMatchObject({ code: "UNAVAILABLE" });
+    right.close();
+    const wrong = await expecting("mfa");
+    const failure = await wrong.issueTokenPair({ subject: "alice" }).catch((e: unknown) => e);
     wrong.close();
+    expect(failure).toBeInstanceOf(RemoteCallError);
+    expect(failure).toMatchObject({
+      remoteCode: "UNAVAILABLE",
+      grpcCode: grpc.status.UNAVAILABLE,
+      message: expect.stringContaining(
+        `server presented ${pki.idOf("token")}, expected ${pki.idOf("mfa")}`,
+      ),
+    });
   });
 });
 
@@ -193,15 +205,19 @@ describe("caller allowlists", () => {
     mfa.close();
     expect(failure).toBeInstanceOf(RemoteCallError);
     expect(failure).toMatchObject({
-      code: "CALLER_NOT_ALLOWED",
+      remoteCode: "CALLER_NOT_ALLOWED",
       grpcCode: grpc.status.PERMISSION_DENIED,
       message: "spiffe://auth.local/ns/auth/sa/mfa may not call IssueTokenPair",
+      // What this process would answer if it let the error escape: not the downstream's verdict.
+      code: "INTERNAL",
     });
   });
 
   it("lets nobody call a method whose allowlist is empty", async () => {
     const operator = await client("operator");
-    await expect(operator.issueIdToken({})).rejects.toMatchObject({ code: "CALLER_NOT_ALLOWED" });
+    await expect(operator.issueIdToken({})).rejects.toMatchObject({
+      remoteCode: "CALLER_NOT_ALLOWED",
+    });
     operator.close();
   });
 });
@@ -215,11 +231,12 @@ describe("the error model", () => {
     )) as RemoteCallError;
     operator.close();
     expect(failure.grpcCode).toBe(grpc.status.UNAVAILABLE);
+    expect(failure.remoteCode).toBe("UNAVAILABLE");
     expect(failure.code).toBe("UNAVAILABLE");
     expect(failure.message).toBe("store down");
     expect(failure.retryAfterMs).toBe(750);
     expect(failure.correlationId).toBe("corr-service-error");
-    expect(JSON.stringify(failure.cause)).not.toContain("10.0.0.7");
+    expect(everythingSent(failure)).not.toContain("10.0.0.7");
   });
 
   it("turns anything else into INTERNAL 'internal error' without leaking details", async () => {
@@ -228,15 +245,16 @@ describe("the error model", () => {
       .issueTokenPair({ subject: "crash" })
       .catch((e: unknown) => e)) as RemoteCallError;
     operator.close();
-    expect(failure.code).toBe("INTERNAL");
+    expect(failure.remoteCode).toBe("INTERNAL");
     expect(failure.message).toBe("internal error");
-    expect(JSON.stringify(failure.cause)).not.toContain("postgres://");
+    expect(everythingSent(failure)).toContain("internal error");
+    expect(everythingSent(failure)).not.toContain("postgres://");
   });
 
   it("answers UNIMPLEMENTED for an RPC a later release serves", async () => {
     const operator = await client("operator");
     await expect(operator.refreshTokens({})).rejects.toMatchObject({
-      code: "UNIMPLEMENTED",
+      remoteCode: "UNIMPLEMENTED",
       grpcCode: grpc.status.UNIMPLEMENTED,
       message: "RefreshTokens is not available in this release",
     });
@@ -244,23 +262,16 @@ describe("the error model", () => {
   });
 
   it("answers INVALID_ARGUMENT when the request bytes are not the message", async () => {
-    const creds = (await import("./credentials.ts")).clientCredentials;
-    const { credentials } = await creds(pki.files("operator"), parseSpiffeId(pki.idOf("token")));
-    const channel = new grpc.Client(`127.0.0.1:${server.port}`, credentials);
-    const error = await new Promise<grpc.ServiceError | null>((resolve) =>
-      channel.makeUnaryRequest(
-        "/auth.token.v1.TokenService/IssueTokenPair",
-        (value: Buffer) => value,
-        (value: Buffer) => value,
-        Buffer.from([0x0a, 0xff, 0xff]),
-        new grpc.Metadata(),
-        (e) => resolve(e),
-      ),
-    );
-    channel.close();
-    expect(error?.code).toBe(grpc.status.INVALID_ARGUMENT);
-    expect(error?.details).toBe("the request message could not be decoded");
-    expect(error?.metadata.get("authplat-error-code")).toEqual(["INVALID_ARGUMENT"]);
+    const bundle = await readFile(pki.files("operator").bundleFile);
+    const outcome = await rawUnaryCall({
+      port: server.port,
+      credentials: rawCredentials(bundle, await pemOf(pki.files("operator"))),
+      path: ISSUE_TOKEN_PAIR,
+      request: Buffer.from([0x0a, 0xff, 0xff]),
+    });
+    expect(outcome.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(outcome.details).toBe("the request message could not be decoded");
+    expect(outcome.trailer.get("authplat-error-code")).toEqual(["INVALID_ARGUMENT"]);
   });
 });
 

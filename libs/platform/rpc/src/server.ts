@@ -1,15 +1,29 @@
+import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
-import { create, fromBinary, toBinary, type DescMethod } from "@bufbuild/protobuf";
-import { contextFromIncoming, runWithContext, type RequestContext } from "@authplat/correlation";
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { ServiceError } from "@authplat/errors";
 import type { Logger } from "@authplat/observability";
-import { CallerAllowlist, spiffeIdFromCertificate, type SpiffeId } from "@authplat/spiffe";
+import { CallerAllowlist, type SpiffeId } from "@authplat/spiffe";
 import { HealthImplementation } from "grpc-health-check";
 import { serverCredentials, type SvidFiles } from "./credentials.ts";
-import type { CallContext, ServiceRegistration } from "./handlers.ts";
+import type { ServiceRegistration } from "./handlers.ts";
 import { methodPath } from "./handlers.ts";
+import type {
+  RpcKind,
+  ServerInterceptor,
+  ServerNext,
+  ServerRequest,
+  ServerResponse,
+} from "./interceptor.ts";
 import { addReflection } from "./reflection.ts";
-import { CORRELATION_TRAILER, failureStatus } from "./status-mapping.ts";
+import {
+  callerFromCertificate,
+  serverPipeline,
+  statusOfFailure,
+  type AccessRuleSet,
+  type UntypedHandler,
+} from "./server-chain.ts";
+import type { FailureStatus } from "./status-mapping.ts";
 
 /** Options of {@link startRpcServer}. */
 export interface RpcServerOptions {
@@ -26,6 +40,18 @@ export interface RpcServerOptions {
   readonly logger: Logger;
   /** How long in-flight calls may take to finish on shutdown before they are cancelled. */
   readonly shutdownGraceMs: number;
+  /**
+   * Who may call each RPC. Without it, each registration's own `allow` lists are used (and a
+   * method without one fails start-up).
+   */
+  readonly accessRules?: AccessRuleSet;
+  /**
+   * Interceptors that see every call, denied ones included (metrics, tracing); they run right
+   * after the request context is set up, before errors are normalised.
+   */
+  readonly observers?: readonly ServerInterceptor[];
+  /** The service's own interceptors; they run after the access rule and see `caller`. */
+  readonly interceptors?: readonly ServerInterceptor[];
 }
 
 /** A running server. */
@@ -37,198 +63,243 @@ export interface RpcServer {
   /** Reports SERVING on grpc.health.v1 for the server and each service; call once ready. */
   markServing(): void;
   /**
+   * While `error` is set (a required dependency is down), health reports NOT_SERVING and every
+   * RPC fails with it (health itself still answers); `undefined` lifts that again.
+   */
+  setUnavailable(error: ServiceError | undefined): void;
+  /**
    * Reports NOT_SERVING, stops accepting calls, lets in-flight calls finish for the grace
    * period, then cancels what is left. Safe to call more than once.
    */
   shutdown(): Promise<void>;
 }
 
-type UnaryHandler = (
-  call: grpc.ServerUnaryCall<Buffer, Buffer>,
-  callback: grpc.sendUnaryData<Buffer>,
-) => void;
+const CANCELLED = new ServiceError("CANCELLED", "call cancelled");
+const DEADLINE_EXCEEDED = new ServiceError("DEADLINE_EXCEEDED", "deadline exceeded");
 
-interface MethodRuntime {
-  readonly path: string;
+/** What the adapter knows about a method before any call arrives. */
+interface MethodInfo {
+  readonly service: DescService;
   readonly method: DescMethod;
-  readonly allowlist: CallerAllowlist;
-  readonly trustDomain: string;
-  readonly logger: Logger;
-  readonly invoke: (request: unknown, context: CallContext) => Promise<unknown>;
+  readonly path: string;
+  readonly kind: RpcKind;
 }
 
-function firstString(metadata: grpc.Metadata, key: string): string | undefined {
-  const value = metadata.get(key)[0];
-  return typeof value === "string" ? value : undefined;
+type ServerCall = grpc.ServerUnaryCall<Buffer, Buffer> | grpc.ServerWritableStream<Buffer, Buffer>;
+
+function deadlineOf(call: ServerCall): number {
+  const deadline = call.getDeadline();
+  return typeof deadline === "number" ? deadline : deadline.getTime();
 }
 
-function callerOf(call: grpc.ServerUnaryCall<Buffer, Buffer>, trustDomain: string): SpiffeId {
-  const certificate = call.getAuthContext().sslPeerCertificate;
-  if (certificate?.raw === undefined) {
-    throw new ServiceError("UNAUTHENTICATED", "a client certificate is required");
-  }
-  try {
-    return spiffeIdFromCertificate(certificate.raw, { trustDomain });
-  } catch (error) {
-    throw new ServiceError("UNAUTHENTICATED", "the client certificate is not a valid SVID", {
-      cause: error,
-    });
-  }
-}
-
-async function handleUnary(
-  runtime: MethodRuntime,
-  call: grpc.ServerUnaryCall<Buffer, Buffer>,
-  context: RequestContext,
-): Promise<Buffer> {
-  const caller = callerOf(call, runtime.trustDomain);
-  if (!runtime.allowlist.isAllowed(runtime.path, caller)) {
-    throw new ServiceError(
-      "CALLER_NOT_ALLOWED",
-      `${caller.toString()} may not call ${runtime.method.name}`,
-    );
-  }
-  let request;
-  try {
-    request = fromBinary(runtime.method.input, call.request);
-  } catch (error) {
-    throw new ServiceError("INVALID_ARGUMENT", "the request message could not be decoded", {
-      cause: error,
-    });
-  }
+/** The signal a handler sees: aborts when the client cancels or the deadline passes. */
+function callSignal(call: ServerCall, deadlineMs: number): AbortSignal {
   const abort = new AbortController();
-  const onCancelled = () => abort.abort(new ServiceError("CANCELLED", "call cancelled"));
-  call.once("cancelled", onCancelled);
-  let response;
-  try {
-    response = await runtime.invoke(request, {
-      method: runtime.path,
-      caller,
-      correlationId: context.correlationId,
-      signal: abort.signal,
-      logger: runtime.logger,
-    });
-  } finally {
-    call.off("cancelled", onCancelled);
-  }
-  const message = create(runtime.method.output, response as never);
-  return Buffer.from(toBinary(runtime.method.output, message));
+  call.once("cancelled", () =>
+    abort.abort(Date.now() >= deadlineMs ? DEADLINE_EXCEEDED : CANCELLED),
+  );
+  return abort.signal;
 }
 
-function unaryHandler(runtime: MethodRuntime): UnaryHandler {
-  return (call, callback) => {
-    const started = process.hrtime.bigint();
-    const context = contextFromIncoming({
-      correlationId: firstString(call.metadata, "x-correlation-id"),
-      traceparent: firstString(call.metadata, "traceparent"),
-      tracestate: firstString(call.metadata, "tracestate"),
-    });
-    runWithContext(context, () => {
-      handleUnary(runtime, call, context).then(
-        (reply) => {
-          const trailer = new grpc.Metadata();
-          trailer.set(CORRELATION_TRAILER, context.correlationId);
-          runtime.logger.debug(
-            { rpc: runtime.path, status: "OK", ms: elapsedMs(started) },
-            "rpc completed",
-          );
-          callback(null, reply, trailer);
-        },
-        (error: unknown) => {
-          const status = failureStatus(error, context.correlationId);
-          const fields = {
-            rpc: runtime.path,
-            status: grpc.status[status.code],
-            code: error instanceof ServiceError ? error.code : "INTERNAL",
-            ms: elapsedMs(started),
-            err: error instanceof ServiceError ? error.cause : error,
-          };
-          if (error instanceof ServiceError) runtime.logger.info(fields, "rpc failed");
-          else runtime.logger.error(fields, "rpc failed with an unexpected error");
-          callback(status);
-        },
-      );
-    });
+function serverRequest(info: MethodInfo, call: ServerCall): ServerRequest {
+  const deadlineMs = deadlineOf(call);
+  return {
+    service: info.service,
+    method: info.method,
+    path: info.path,
+    kind: info.kind,
+    deadlineMs,
+    signal: callSignal(call, deadlineMs),
+    header: call.metadata,
+    message: call.request,
+    // Lazy: reading the peer certificate from the TLS socket is not free.
+    peerCertificate: () => call.getAuthContext().sslPeerCertificate?.raw,
   };
 }
 
-function elapsedMs(started: bigint): number {
-  return Number(process.hrtime.bigint() - started) / 1e6;
+/** The grpc-js adapter of a unary method: runs the chain, answers with its result or error. */
+function unaryAdapter(
+  info: MethodInfo,
+  pipeline: ServerNext,
+): grpc.handleUnaryCall<Buffer, Buffer> {
+  return (call, callback) => {
+    pipeline(serverRequest(info, call)).then(
+      (response) => callback(null, response.message as Buffer, response.trailer),
+      (thrown: unknown) => callback(statusOfFailure(thrown)),
+    );
+  };
 }
+
+/**
+ * Writes a response stream as the client reads it: when `write` reports a full buffer, the
+ * next message waits for 'drain'; cancellation or the deadline stops the iteration (which
+ * returns the handler's generator); the end sends OK with the trailers, a failure its status.
+ *
+ * @internal
+ */
+export async function writeStream(
+  call: grpc.ServerWritableStream<Buffer, Buffer>,
+  pending: Promise<ServerResponse>,
+  signal: AbortSignal,
+): Promise<void> {
+  try {
+    const response = await pending;
+    for await (const chunk of response.message as AsyncIterable<Buffer>) {
+      if (signal.aborted) break;
+      if (!call.write(chunk)) {
+        await once(call, "drain", { signal }).catch(() => undefined);
+        if (signal.aborted) break;
+      }
+    }
+    // A cancelled call is over already: grpc-js has answered CANCELLED or DEADLINE_EXCEEDED.
+    if (!signal.aborted) call.end(response.trailer);
+  } catch (thrown) {
+    if (!signal.aborted) call.emit("error", statusOfFailure(thrown));
+  }
+}
+
+/** The grpc-js adapter of a server-streaming method. */
+function streamAdapter(
+  info: MethodInfo,
+  pipeline: ServerNext,
+): grpc.handleServerStreamingCall<Buffer, Buffer> {
+  return (call) => {
+    const request = serverRequest(info, call);
+    void writeStream(call, pipeline(request), request.signal);
+  };
+}
+
+/** Passes bytes through untouched: decoding is the codec interceptor's, with our error model. */
+const identity = (value: Buffer) => value;
 
 function serviceDefinition(
   registration: ServiceRegistration,
-  trustDomain: string,
-  logger: Logger,
+  pipelineOf: (method: DescMethod, handler: UntypedHandler) => ServerNext,
 ): { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation } {
   const definition: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
   const implementation: grpc.UntypedServiceImplementation = {};
-  const paths: Record<string, readonly string[]> = {};
-  const handlers = registration.handlers as Record<string, MethodRuntime["invoke"] | undefined>;
-  const allow = registration.allow as Record<string, readonly string[] | undefined>;
+  const handlers = registration.handlers as Record<string, UntypedHandler | undefined>;
   for (const method of registration.service.methods) {
-    if (method.methodKind !== "unary") {
-      throw new Error(`${method.name}: only unary methods are supported`);
+    const kind = method.methodKind;
+    if (kind !== "unary" && kind !== "server_streaming") {
+      throw new Error(`${method.name}: only unary and server-streaming methods are supported`);
     }
-    const invoke = handlers[method.localName];
-    const allowed = allow[method.localName];
-    if (invoke === undefined || allowed === undefined) {
-      throw new Error(
-        `${registration.service.typeName}.${method.name} has no handler or allowlist`,
-      );
+    const handler = handlers[method.localName];
+    if (handler === undefined) {
+      throw new Error(`${registration.service.typeName}.${method.name} has no handler`);
     }
-    paths[methodPath(registration.service, method.name)] = allowed;
-  }
-  const allowlist = new CallerAllowlist(paths);
-  for (const method of registration.service.methods) {
-    const path = methodPath(registration.service, method.name);
+    const info: MethodInfo = {
+      service: registration.service,
+      method,
+      path: methodPath(registration.service, method.name),
+      kind,
+    };
     definition[method.name] = {
-      path,
+      path: info.path,
       requestStream: false,
-      responseStream: false,
-      // Bytes pass through untouched; decoding happens inside the handler so that a bad
-      // message becomes INVALID_ARGUMENT with the platform's trailers.
-      requestSerialize: (value: Buffer) => value,
-      requestDeserialize: (bytes: Buffer) => bytes,
-      responseSerialize: (value: Buffer) => value,
-      responseDeserialize: (bytes: Buffer) => bytes,
+      responseStream: kind === "server_streaming",
+      requestSerialize: identity,
+      requestDeserialize: identity,
+      responseSerialize: identity,
+      responseDeserialize: identity,
       originalName: method.localName,
     };
-    implementation[method.name] = unaryHandler({
-      path,
-      method,
-      allowlist,
-      trustDomain,
-      logger,
-      invoke: handlers[method.localName] as MethodRuntime["invoke"],
-    });
+    const pipeline = pipelineOf(method, handler);
+    implementation[method.name] =
+      kind === "unary" ? unaryAdapter(info, pipeline) : streamAdapter(info, pipeline);
   }
   return { definition, implementation };
 }
 
 /**
- * Starts a gRPC server that accepts only mutually authenticated TLS, checks every call's
- * caller against the method's allowlist, maps errors through the shared table, and serves
- * grpc.health.v1 (NOT_SERVING until {@link RpcServer.markServing}) and server reflection.
+ * The access rules of registrations that still carry their own `allow` lists, for services
+ * started without `accessRules`.
+ */
+function rulesFromRegistrations(services: readonly ServiceRegistration[]): AccessRuleSet {
+  const paths: Record<string, readonly string[]> = {};
+  for (const registration of services) {
+    const allow = (registration.allow ?? {}) as Record<string, readonly string[] | undefined>;
+    for (const method of registration.service.methods) {
+      const allowed = allow[method.localName];
+      if (allowed === undefined) {
+        throw new Error(`${registration.service.typeName}.${method.name} has no allowlist`);
+      }
+      paths[methodPath(registration.service, method.name)] = allowed;
+    }
+  }
+  return new CallerAllowlist(paths);
+}
+
+/**
+ * Health and reflection are plain grpc-js services outside the chain; this makes each of their
+ * calls present a valid SVID of the trust domain first (UNAUTHENTICATED otherwise), as every
+ * RPC of the chain must.
+ */
+function svidCheckingServer(server: grpc.Server, trustDomain: string): grpc.Server {
+  const guard =
+    (handler: (...args: never[]) => unknown) =>
+    (call: ServerCall, callback?: (status: FailureStatus) => void) => {
+      try {
+        callerFromCertificate(call.getAuthContext().sslPeerCertificate?.raw, trustDomain);
+      } catch (error) {
+        const status = statusOfFailure(error);
+        if (callback === undefined) call.emit("error", status);
+        else callback(status);
+        return;
+      }
+      (handler as (call: ServerCall, callback?: unknown) => void)(call, callback);
+    };
+  return {
+    addService(
+      definition: grpc.ServiceDefinition,
+      implementation: grpc.UntypedServiceImplementation,
+    ) {
+      const guarded: grpc.UntypedServiceImplementation = {};
+      for (const [name, handler] of Object.entries(implementation)) {
+        guarded[name] = guard(handler as never) as grpc.UntypedHandleCall;
+      }
+      server.addService(definition, guarded);
+    },
+  } as grpc.Server;
+}
+
+/**
+ * Starts a gRPC server that accepts only mutually authenticated TLS and runs every call
+ * through the RPC pipeline (see {@link serverPipeline}): request context, observers, error
+ * mapping and access log, peer SVID, access rule, availability, the service's interceptors,
+ * codec, handler. It also serves grpc.health.v1 (NOT_SERVING until
+ * {@link RpcServer.markServing}) and server reflection, both to valid SVIDs of the trust
+ * domain only.
  */
 export async function startRpcServer(options: RpcServerOptions): Promise<RpcServer> {
   const { credentials, spiffeId } = await serverCredentials(options.tls);
+  const trustDomain = options.tls.trustDomain;
   const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });
   const serviceNames = options.services.map((s) => s.service.typeName);
   const health = new HealthImplementation(
     Object.fromEntries(["", ...serviceNames].map((name) => [name, "NOT_SERVING"])),
   );
-  health.addToServer(server);
+  const guarded = svidCheckingServer(server, trustDomain);
+  health.addToServer(guarded);
+  const gate: { unavailable: ServiceError | undefined } = { unavailable: undefined };
+  const accessRules = options.accessRules ?? rulesFromRegistrations(options.services);
   for (const registration of options.services) {
-    const { definition, implementation } = serviceDefinition(
-      registration,
-      options.tls.trustDomain,
-      options.logger,
+    const { definition, implementation } = serviceDefinition(registration, (method, handler) =>
+      serverPipeline({
+        method,
+        handler,
+        trustDomain,
+        accessRules,
+        gate,
+        logger: options.logger,
+        observers: options.observers ?? [],
+        interceptors: options.interceptors ?? [],
+      }),
     );
     server.addService(definition, implementation);
   }
   addReflection(
-    server,
+    guarded,
     options.services.map((s) => s.service),
   );
   const port = await new Promise<number>((resolve, reject) => {
@@ -237,16 +308,28 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
     );
   });
   let stopping: Promise<void> | undefined;
-  const setAll = (status: "SERVING" | "NOT_SERVING") => {
+  let serving = false;
+  let draining = false;
+  const report = () => {
+    const status =
+      serving && gate.unavailable === undefined && !draining ? "SERVING" : "NOT_SERVING";
     for (const name of ["", ...serviceNames]) health.setStatus(name, status);
   };
   return {
     port,
     spiffeId,
-    markServing: () => setAll("SERVING"),
+    markServing: () => {
+      serving = true;
+      report();
+    },
+    setUnavailable: (error) => {
+      gate.unavailable = error;
+      report();
+    },
     shutdown: () => {
+      draining = true;
+      report();
       stopping ??= new Promise<void>((resolve) => {
-        setAll("NOT_SERVING");
         const timer = setTimeout(() => server.forceShutdown(), options.shutdownGraceMs);
         server.tryShutdown(() => {
           clearTimeout(timer);

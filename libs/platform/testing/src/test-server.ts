@@ -4,6 +4,7 @@ import {
   startRpcServer,
   type RpcClient,
   type RpcServer,
+  type RpcServerOptions,
   type ServiceRegistration,
   type SvidFiles,
 } from "@authplat/rpc";
@@ -16,6 +17,12 @@ export function silentLogger(): Logger {
   return createLogger({ service: "test", level: "silent" });
 }
 
+/** What a test may add to the server it starts: access rules and interceptors. */
+export type TestServerOptions = Pick<
+  RpcServerOptions,
+  "accessRules" | "observers" | "interceptors"
+>;
+
 /**
  * Starts services on 127.0.0.1 port 0 with the SVID of `identity` from `pki`, already marked
  * SERVING. Stop it with `shutdown()`.
@@ -25,8 +32,10 @@ export async function startTestServer(
   identity: string,
   services: readonly ServiceRegistration[],
   logger: Logger = silentLogger(),
+  options: TestServerOptions = {},
 ): Promise<RpcServer> {
   const server = await startRpcServer({
+    ...options,
     name: identity,
     host: "127.0.0.1",
     port: 0,
