@@ -5,6 +5,7 @@ import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthEdgeService, RejectionReason } from "@authplat/contracts/auth/auth_edge/v1";
 import { TokenService } from "@authplat/contracts/auth/token/v1";
+import { SessionService } from "@authplat/contracts/auth/session_identity/v1/session";
 import { createRpcClient, reflect } from "@authplat/rpc";
 import { parseSpiffeId } from "@authplat/spiffe";
 import { createTestPki, type TestPki } from "@authplat/spiffe/test-pki";
@@ -28,6 +29,8 @@ function envFor(name: string, extra: Record<string, string> = {}): NodeJS.Proces
     SVID_KEY_FILE: files.keyFile,
     TRUST_BUNDLE_FILE: files.bundleFile,
     SHUTDOWN_GRACE_MS: "2000",
+    // The test calls every service as the operator, as tools do under `npm start`.
+    ACCESS_PROFILE: "development",
     ...extra,
   };
 }
@@ -213,12 +216,16 @@ describe("the platform as five processes", () => {
   });
 
   it("answers RPCs of later releases with UNIMPLEMENTED", async () => {
-    const token = await operatorClient(TokenService, "token");
-    await expect(token.refreshTokens({ refreshToken: "x", clientId: "c" })).rejects.toMatchObject({
-      code: "UNIMPLEMENTED",
+    const sessions = await createRpcClient(SessionService, {
+      address: `127.0.0.1:${ports.get("session-identity")}`,
+      tls: pki.files("operator"),
+      serverId: parseSpiffeId(pki.idOf("session-identity")),
+    });
+    await expect(sessions.getSession({})).rejects.toMatchObject({
+      remoteCode: "UNIMPLEMENTED",
       grpcCode: grpc.status.UNIMPLEMENTED,
     });
-    token.close();
+    sessions.close();
   });
 
   it("refuses a client without a certificate, and one with a certificate from a foreign CA", async () => {
@@ -252,6 +259,40 @@ describe("the platform as five processes", () => {
         channel.close();
         expect({ name, code }).toEqual({ name, code: grpc.status.UNAVAILABLE });
       }
+    }
+  });
+
+  it("refuses the operator's IssueTokenPair in the production profile (it may still read the JWKS)", async () => {
+    const lines: string[] = [];
+    const production = spawnService({
+      root,
+      name: "token",
+      env: envFor("token", { ACCESS_PROFILE: "production" }),
+      onLine: (line) => lines.push(line),
+    });
+    try {
+      const { port } = await production.serving.catch((error: unknown) => {
+        throw new Error(`${String(error)}\n${lines.join("\n")}`);
+      });
+      const token = await createRpcClient(TokenService, {
+        address: `127.0.0.1:${port}`,
+        tls: pki.files("operator"),
+        serverId: parseSpiffeId(pki.idOf("token")),
+      });
+      await expect(
+        token.issueTokenPair({
+          subject: "user-1",
+          clientId: "cli",
+          audience: ["https://api.auth.local"],
+        }),
+      ).rejects.toMatchObject({
+        grpcCode: grpc.status.PERMISSION_DENIED,
+        remoteCode: "CALLER_NOT_ALLOWED",
+      });
+      expect((await token.getJwks({})).keys.length).toBeGreaterThan(0);
+      token.close();
+    } finally {
+      expect(await production.stop()).toBe(0);
     }
   });
 

@@ -13,6 +13,15 @@ const TRUST_DOMAIN = /^[a-z0-9._-]{1,255}$/;
  * - `SVID_CERT_FILE`, `SVID_KEY_FILE`, `TRUST_BUNDLE_FILE`: PEM files, re-read when changed.
  * - `SVID_REFRESH_INTERVAL_MS`: how often those files are checked (default 5000).
  * - `SHUTDOWN_GRACE_MS`: how long in-flight calls may finish after SIGTERM (default 10000).
+ * - `ACCESS_PROFILE`: which caller rules of `apps/<service>/src/access-rules.json` apply,
+ *   `production` (default) or `development` (`npm start`).
+ * - `ACCESS_RULES_FILE`: a deployment's rules file of the same shape; it replaces the callers of
+ *   the methods it names (unset: none).
+ * - `METRICS_HOST` / `METRICS_PORT`: the plain-HTTP Prometheus endpoint `GET /metrics`
+ *   (default `127.0.0.1`; port unset or 0: no endpoint).
+ * - `OTEL_EXPORTER_OTLP_ENDPOINT`: OTLP/HTTP collector base URL, e.g. `http://127.0.0.1:4318`;
+ *   spans go to `<endpoint>/v1/traces`. Unset: no tracing at all.
+ * - `OTEL_SERVICE_NAME`: `service.name` of the spans (default: the service's name).
  */
 export function serviceEnv(service: string, defaultPort: number) {
   return z.object({
@@ -28,6 +37,20 @@ export function serviceEnv(service: string, defaultPort: number) {
     TRUST_BUNDLE_FILE: z.string().default(".dev/pki/bundle.pem"),
     SVID_REFRESH_INTERVAL_MS: envInt(5_000, 100, 3_600_000),
     SHUTDOWN_GRACE_MS: envInt(10_000, 0, 300_000),
+    ACCESS_PROFILE: z
+      .enum(["production", "development"], { error: "must be production or development" })
+      .default("production"),
+    ACCESS_RULES_FILE: z.string().optional(),
+    METRICS_HOST: z.string().min(1, "must not be empty").default("127.0.0.1"),
+    METRICS_PORT: envPort(0),
+    OTEL_EXPORTER_OTLP_ENDPOINT: z
+      .string()
+      .refine(
+        (value) => /^https?:\/\/\S+$/.test(value) && URL.canParse(value),
+        "must be an http(s) URL",
+      )
+      .optional(),
+    OTEL_SERVICE_NAME: z.string().max(255, "must be at most 255 characters").optional(),
   });
 }
 
