@@ -92,11 +92,18 @@ function deadlineOf(call: ServerCall): number {
   return typeof deadline === "number" ? deadline : deadline.getTime();
 }
 
+/**
+ * A client whose own deadline fires cancels the stream a little before this server's copy of the
+ * deadline passes (the server counts `grpc-timeout` from when the request arrived), so a cancel
+ * this close to the deadline is taken for the deadline.
+ */
+const DEADLINE_SLACK_MS = 100;
+
 /** The signal a handler sees: aborts when the client cancels or the deadline passes. */
 function callSignal(call: ServerCall, deadlineMs: number): AbortSignal {
   const abort = new AbortController();
   call.once("cancelled", () =>
-    abort.abort(Date.now() >= deadlineMs ? DEADLINE_EXCEEDED : CANCELLED),
+    abort.abort(Date.now() >= deadlineMs - DEADLINE_SLACK_MS ? DEADLINE_EXCEEDED : CANCELLED),
   );
   return abort.signal;
 }
