@@ -33,6 +33,8 @@ const spiffeId = z.string().refine((value) => {
  *   so a stream of unknown key IDs cannot hammer the token service (default 5000);
  * - `JWKS_MAX_STALENESS_MS`: how old the last fetched key set may grow while refreshes fail;
  *   past it ValidateToken fails closed with UNAVAILABLE (default 3600000, one hour);
+ * - `JWT_VERIFICATION_CACHE_SIZE`: how many verified tokens to remember so a repeated token
+ *   skips the signature check, 0-1000000, 0 turning the cache off (default 10000);
  * - `ALLOWED_CALLERS`: comma-separated SPIFFE IDs that may call ValidateToken and
  *   IntrospectToken (default the operator identity).
  */
@@ -49,6 +51,7 @@ export const authEdgeEnv = serviceEnv("auth-edge", 50051).extend({
   JWKS_REFRESH_INTERVAL_MS: envInt(300_000, 1_000, 86_400_000),
   JWKS_MIN_REFETCH_INTERVAL_MS: envInt(5_000, 1_000, 3_600_000),
   JWKS_MAX_STALENESS_MS: envInt(3_600_000, 60_000, 604_800_000),
+  JWT_VERIFICATION_CACHE_SIZE: envInt(10_000, 0, 1_000_000),
   ALLOWED_CALLERS: envList("", spiffeId).optional(),
 });
 

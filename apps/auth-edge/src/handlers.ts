@@ -18,12 +18,18 @@ const REASON: Record<RejectionReason, ProtoRejectionReason> = {
   WRONG_TYPE: ProtoRejectionReason.WRONG_TYPE,
   MISSING_CLAIM: ProtoRejectionReason.MISSING_CLAIM,
   INSUFFICIENT_SCOPE: ProtoRejectionReason.INSUFFICIENT_SCOPE,
+  REVOKED: ProtoRejectionReason.REVOKED,
 };
 
 /** The AuthEdgeService registration: protobuf in, one validator call, protobuf out. */
 export function authEdgeRegistration(deps: {
   readonly validator: TokenValidator;
-  readonly allowedCallers: readonly string[];
+  /**
+   * @deprecated Who may call ValidateToken and IntrospectToken is
+   *   `apps/auth-edge/src/access-rules.json` (and `ALLOWED_CALLERS`), passed to the server as
+   *   `accessRules`; this is read only by servers started without them (older tests).
+   */
+  readonly allowedCallers?: readonly string[];
 }): ServiceRegistration {
   return defineService(
     AuthEdgeService,
@@ -64,7 +70,7 @@ export function authEdgeRegistration(deps: {
         };
       },
     },
-    {
+    deps.allowedCallers && {
       validateToken: deps.allowedCallers,
       introspectToken: deps.allowedCallers,
     },

@@ -1,8 +1,16 @@
 import { loadConfigOrExit } from "@authplat/config";
 import { TokenService } from "@authplat/contracts/auth/token/v1";
 import { createLogger } from "@authplat/observability";
-import { createRpcClient, runService, svidFilesOf } from "@authplat/rpc";
-import { parseSpiffeId } from "@authplat/spiffe";
+import { AuthEdgeService } from "@authplat/contracts/auth/auth_edge/v1";
+import {
+  createRpcClient,
+  everyMethodOverride,
+  loadServiceAccessRules,
+  runService,
+  svidFilesOf,
+} from "@authplat/rpc";
+import { parseSpiffeId, spiffeIdForService } from "@authplat/spiffe";
+import accessRulesFile from "./access-rules.json" with { type: "json" };
 import { loadAuthEdgeConfig } from "./config.ts";
 import { authEdgeRegistration } from "./handlers.ts";
 import { JwksCache } from "./jwks/jwks-cache.ts";
@@ -11,13 +19,15 @@ import { TokenValidator } from "./tokens/token-validator.ts";
 
 const config = loadConfigOrExit("auth-edge", () => loadAuthEdgeConfig(process.env));
 const logger = createLogger({ service: "auth-edge", level: config.LOG_LEVEL });
-const id = (name: string) => `spiffe://${config.TRUST_DOMAIN}/ns/auth/sa/${name}`;
 
 try {
   const tokenService = await createRpcClient(TokenService, {
     address: config.TOKEN_SERVICE_ADDR,
     tls: svidFilesOf(config),
-    serverId: parseSpiffeId(config.TOKEN_SERVICE_SPIFFE_ID ?? id("token")),
+    serverId:
+      config.TOKEN_SERVICE_SPIFFE_ID === undefined
+        ? spiffeIdForService(config.TRUST_DOMAIN, "token")
+        : parseSpiffeId(config.TOKEN_SERVICE_SPIFFE_ID),
     defaultTimeoutMs: 2_000,
   });
   const nowMs = () => Date.now();
@@ -44,17 +54,24 @@ try {
     algorithms: config.JWT_ALGORITHMS,
     clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS,
     nowMs,
+    verificationCacheSize: config.JWT_VERIFICATION_CACHE_SIZE,
+    // TODO(revocation feed): pass isRevoked once WatchRevocations is consumed here.
   });
   await runService({
     name: "auth-edge",
     settings: config,
     logger,
-    services: [
-      authEdgeRegistration({
-        validator,
-        allowedCallers: config.ALLOWED_CALLERS ?? [id("operator")],
-      }),
-    ],
+    // ALLOWED_CALLERS, when set, replaces the rules file's callers of both RPCs; a deployment's
+    // ACCESS_RULES_FILE comes after it (README, "Caller allowlists").
+    accessRules: loadServiceAccessRules(config, {
+      rules: { file: "apps/auth-edge/src/access-rules.json", content: accessRulesFile },
+      services: [AuthEdgeService],
+      extraOverrides:
+        config.ALLOWED_CALLERS === undefined
+          ? []
+          : [everyMethodOverride("ALLOWED_CALLERS", [AuthEdgeService], config.ALLOWED_CALLERS)],
+    }),
+    services: [authEdgeRegistration({ validator })],
     onStopped: () => {
       stopRefreshing.abort();
       tokenService.close();

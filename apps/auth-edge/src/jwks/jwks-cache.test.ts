@@ -65,6 +65,34 @@ describe("JwksCache", () => {
     expect(state.fetches).toBe(2);
   });
 
+  it("keeps the same key object across refreshes while a kid's key is unchanged, and a new one when it changes", async () => {
+    const original = await jwk("k1");
+    const { state, fetchKeys } = source([original, await jwk("k2", "EdDSA")]);
+    const cache = new JwksCache({
+      fetchKeys,
+      algorithms: ["ES256", "EdDSA"],
+      nowMs: () => 0,
+      minRefetchIntervalMs: 0,
+    });
+    await cache.refresh();
+    const before = await cache.keyFor("k1");
+    expect(before?.keyObject).toMatchObject({ type: "public", asymmetricKeyType: "ec" });
+    expect((await cache.keyFor("k2"))?.keyObject.asymmetricKeyType).toBe("ed25519");
+
+    // The same key material again (a new object from the source, members in another order).
+    state.keys = [{ use: "sig", ...original, kid: "k1", alg: "ES256" }];
+    await cache.refresh();
+    expect(await cache.keyFor("k1")).toBe(before);
+
+    // The kid now names other key material: a different key object.
+    state.keys = [await jwk("k1")];
+    await cache.refresh();
+    const after = await cache.keyFor("k1");
+    expect(after?.kid).toBe("k1");
+    expect(after).not.toBe(before);
+    expect(after?.keyObject.equals(before!.keyObject)).toBe(false);
+  });
+
   it("shares one fetch between concurrent misses", async () => {
     const { state, fetchKeys } = source([await jwk("k1")]);
     let open!: () => void;

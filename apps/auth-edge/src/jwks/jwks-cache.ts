@@ -1,13 +1,21 @@
+import { KeyObject } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import { importJWK, type CryptoKey, type JWK } from "jose";
 import { ServiceError } from "@authplat/errors";
 
-/** A verification key from the JWKS, ready for use. */
+/**
+ * A verification key from the JWKS, ready for use. A refresh that brings the same key again
+ * (same kid, alg and public key) keeps the same object, so object identity says "this exact
+ * key is still in the set".
+ */
 export interface VerificationKey {
   readonly kid: string;
   /** The only algorithm this key may verify (RFC 8725 §3.1: never trust the token's alg). */
   readonly alg: string;
+  /** The key for WebCrypto (and jose). */
   readonly key: CryptoKey;
+  /** The same key for `node:crypto`, converted once when the key set is loaded. */
+  readonly keyObject: KeyObject;
 }
 
 /** A public JWK as the key source returns it. */
@@ -64,6 +72,8 @@ export interface JwksCacheDeps {
 /** One loaded key set; replaced as a whole, never changed. */
 interface Snapshot {
   readonly keys: ReadonlyMap<string, VerificationKey>;
+  /** Per kid, the {@link fingerprintOf} the key was loaded from. */
+  readonly fingerprints: ReadonlyMap<string, string>;
   /** When the fetch that produced this set started (its age is measured from here). */
   readonly fetchedAtMs: number;
   /** When this set should be replaced: fetch time + min(refresh interval, max-age). */
@@ -106,6 +116,14 @@ function problemWith(jwk: SourceJwk, algorithms: readonly string[]): string | un
     return "it carries private key members";
   }
   return undefined;
+}
+
+/**
+ * What makes a usable JWK the key it is: its alg and its public members (RFC 7518 §6.2.1,
+ * RFC 8037 §2). Two JWKs with the same fingerprint verify exactly the same signatures.
+ */
+function fingerprintOf(jwk: SourceJwk): string {
+  return JSON.stringify([jwk.alg, jwk.kty, jwk.crv, jwk.x, jwk.y]);
 }
 
 function isJwkList(value: readonly SourceJwk[] | FetchedKeySet): value is readonly SourceJwk[] {
@@ -222,12 +240,21 @@ export class JwksCache {
     const fetched = await this.#deps.fetchKeys();
     const { keys: jwks, maxAgeMs } = isJwkList(fetched) ? { keys: fetched } : fetched;
     const next = new Map<string, VerificationKey>();
+    const fingerprints = new Map<string, string>();
+    const previous = this.#snapshot;
     for (const jwk of jwks) {
       const problem = next.has(jwk.kid)
         ? "its kid repeats an earlier key"
         : problemWith(jwk, this.#deps.algorithms);
       if (problem !== undefined) {
         this.#skip(jwk.kid, problem);
+        continue;
+      }
+      const fingerprint = fingerprintOf(jwk);
+      const same = previous?.keys.get(jwk.kid);
+      if (same !== undefined && previous?.fingerprints.get(jwk.kid) === fingerprint) {
+        next.set(jwk.kid, same);
+        fingerprints.set(jwk.kid, fingerprint);
         continue;
       }
       let key: CryptoKey | Uint8Array;
@@ -242,13 +269,26 @@ export class JwksCache {
         this.#skip(jwk.kid, "symmetric keys are never accepted");
         continue;
       }
-      next.set(jwk.kid, Object.freeze({ kid: jwk.kid, alg: jwk.alg, key }));
+      let keyObject: KeyObject;
+      try {
+        keyObject = KeyObject.from(key);
+      } catch {
+        this.#skip(jwk.kid, "the key does not import");
+        continue;
+      }
+      next.set(jwk.kid, Object.freeze({ kid: jwk.kid, alg: jwk.alg, key, keyObject }));
+      fingerprints.set(jwk.kid, fingerprint);
     }
     const lifetime =
       maxAgeMs !== undefined && Number.isFinite(maxAgeMs) && maxAgeMs >= 0
         ? Math.min(this.#refreshIntervalMs, maxAgeMs)
         : this.#refreshIntervalMs;
-    this.#snapshot = { keys: next, fetchedAtMs: startedMs, refreshDueMs: startedMs + lifetime };
+    this.#snapshot = {
+      keys: next,
+      fingerprints,
+      fetchedAtMs: startedMs,
+      refreshDueMs: startedMs + lifetime,
+    };
   }
 
   #skip(kid: unknown, reason: string): void {

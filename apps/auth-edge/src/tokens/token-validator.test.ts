@@ -1,8 +1,16 @@
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWTPayload } from "jose";
+import {
+  CompactSign,
+  exportJWK,
+  generateKeyPair,
+  SignJWT,
+  type CryptoKey,
+  type JWTPayload,
+} from "jose";
 import { createHmac } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { JwksCache, type SourceJwk } from "../jwks/jwks-cache.ts";
 import {
+  MAX_CACHED_TOKEN_LENGTH,
   MAX_REQUIRED_SCOPES,
   MAX_SCOPE_LENGTH,
   MAX_TOKEN_LENGTH,
@@ -140,6 +148,50 @@ describe("TokenValidator rejects, each with its own reason", () => {
     await expectRejected("e30.e30.e30", "ALGORITHM_NOT_ALLOWED", "not allowed");
     await expectRejected("%%%.e30.e30", "MALFORMED", "the token is not a compact JWS");
     await expectRejected("bm90anNvbg.e30.e30", "MALFORMED", "the token header cannot be decoded");
+  });
+
+  it.each([
+    ["an array", "[1]"],
+    ["a string", '"claims"'],
+    ["null", "null"],
+    ["not JSON", "{"],
+    ["not UTF-8", "\u00ff"],
+  ])("a correctly signed payload that is %s", async (_, text) => {
+    const bytes = text === "\u00ff" ? Uint8Array.of(0xff) : new TextEncoder().encode(text);
+    const token = await new CompactSign(bytes)
+      .setProtectedHeader({ alg: "ES256", typ: "at+jwt", kid: es256.kid })
+      .sign(es256.privateKey);
+    await expectRejected(token, "MALFORMED", "the token payload is not a JSON object");
+  });
+
+  it("a header naming critical extensions, even ones it signs", async () => {
+    // jose refuses to sign it, so the token is put together by hand.
+    const header = encode({ alg: "ES256", typ: "at+jwt", kid: es256.kid, crit: ["exp"], exp: 1 });
+    const payload = encode(claims());
+    const signature = await crypto.subtle.sign(
+      { name: "ECDSA", hash: "SHA-256" },
+      es256.privateKey,
+      new TextEncoder().encode(`${header}.${payload}`),
+    );
+    await expectRejected(
+      `${header}.${payload}.${Buffer.from(signature).toString("base64url")}`,
+      "MALFORMED",
+      "the token header names critical extensions",
+    );
+  });
+
+  it("a second spelling of the same header (unused low bits set)", async () => {
+    const [header, payload, signature] = segments(await sign(claims()));
+    expect(header.length % 4).not.toBe(0);
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const last = alphabet.indexOf(header.at(-1)!);
+    const respelled = `${header.slice(0, -1)}${alphabet[last | 1]}`;
+    expect(Buffer.from(respelled, "base64url")).toEqual(Buffer.from(header, "base64url"));
+    await expectRejected(
+      `${respelled}.${payload}.${signature}`,
+      "MALFORMED",
+      "the token is not a compact JWS",
+    );
   });
 
   it("a tampered payload (bad signature)", async () => {
@@ -424,5 +476,158 @@ describe("TokenValidator with a symmetric key in the JWKS", () => {
     });
     // The other keys of the set still work.
     expect(await strict.validate(await sign(claims()))).toMatchObject({ valid: true });
+  });
+});
+
+describe("TokenValidator's verification cache", () => {
+  async function setup(options: { size?: number; isRevoked?: (jti: string) => boolean } = {}) {
+    const clock = { nowS: NOW_S };
+    const published = { keys: [es256.jwk, eddsa.jwk] };
+    const keys = new JwksCache({
+      fetchKeys: async () => published.keys,
+      algorithms: ["ES256", "EdDSA"],
+      nowMs: () => clock.nowS * 1000,
+      minRefetchIntervalMs: 60_000,
+    });
+    await keys.refresh();
+    const revocationChecks: string[] = [];
+    const cached = new TokenValidator({
+      keys,
+      issuer: ISSUER,
+      audiences: [AUDIENCE],
+      algorithms: ["ES256", "EdDSA"],
+      clockToleranceSeconds: 5,
+      nowMs: () => clock.nowS * 1000,
+      verificationCacheSize: options.size ?? 100,
+      isRevoked: (verified) => {
+        revocationChecks.push(verified.tokenId);
+        return options.isRevoked?.(verified.tokenId) ?? false;
+      },
+    });
+    return { clock, published, keys, cached, revocationChecks };
+  }
+
+  it("answers a repeated token from the cache with the same claims", async () => {
+    const { cached } = await setup();
+    const token = await sign(claims());
+    const first = await cached.validate(token, ["profile"]);
+    const second = await cached.validate(token, ["profile"]);
+    expect(second).toEqual(first);
+    expect(second).toMatchObject({ valid: true, claims: { subject: "user-1" } });
+    expect(cached.cacheStats).toEqual({ hits: 1, misses: 1 });
+  });
+
+  it("re-checks the required scopes on every hit", async () => {
+    const { cached } = await setup();
+    const token = await sign(claims());
+    expect(await cached.validate(token)).toMatchObject({ valid: true });
+    expect(await cached.validate(token, ["orders:write"])).toEqual({
+      valid: false,
+      reason: "INSUFFICIENT_SCOPE",
+      message: "the token lacks the scopes: orders:write",
+    });
+    expect(cached.cacheStats.hits).toBe(1);
+  });
+
+  it("re-checks time on every hit: not valid yet, then valid, then EXPIRED and forgotten", async () => {
+    const { clock, cached } = await setup();
+    const token = await sign(claims({ nbf: NOW_S + 60, exp: NOW_S + 120 }));
+    expect(await cached.validate(token)).toMatchObject({ reason: "NOT_YET_VALID" });
+    expect(cached.cachedTokens).toBe(1);
+    clock.nowS = NOW_S + 60;
+    expect(await cached.validate(token)).toMatchObject({ valid: true });
+    clock.nowS = NOW_S + 124; // within the 5 s tolerance
+    expect(await cached.validate(token)).toMatchObject({ valid: true });
+    clock.nowS = NOW_S + 125;
+    expect(await cached.validate(token)).toEqual({
+      valid: false,
+      reason: "EXPIRED",
+      message: "the token has expired",
+    });
+    expect(cached.cachedTokens).toBe(0);
+    expect(cached.cacheStats).toEqual({ hits: 3, misses: 1 });
+  });
+
+  it("stops answering for a token whose key left the key set", async () => {
+    const { published, keys, cached } = await setup();
+    const token = await sign(claims());
+    expect(await cached.validate(token)).toMatchObject({ valid: true });
+    published.keys = [eddsa.jwk];
+    await keys.refresh();
+    expect(await cached.validate(token)).toEqual({
+      valid: false,
+      reason: "UNKNOWN_KEY",
+      message: "the token's signing key is unknown",
+    });
+    expect(cached.cachedTokens).toBe(0);
+  });
+
+  it("stops answering for a token whose kid now names another key", async () => {
+    const { published, keys, cached } = await setup();
+    const token = await sign(claims());
+    expect(await cached.validate(token)).toMatchObject({ valid: true });
+    published.keys = [{ ...stranger.jwk, kid: es256.kid }, eddsa.jwk];
+    await keys.refresh();
+    expect(await cached.validate(token)).toEqual({
+      valid: false,
+      reason: "BAD_SIGNATURE",
+      message: "the token signature does not verify",
+    });
+  });
+
+  it("keeps answering across a refresh that brings the same keys", async () => {
+    const { keys, cached } = await setup();
+    const token = await sign(claims());
+    await cached.validate(token);
+    await keys.refresh();
+    expect(await cached.validate(token)).toMatchObject({ valid: true });
+    expect(cached.cacheStats).toEqual({ hits: 1, misses: 1 });
+  });
+
+  it("asks isRevoked on every validation, from the cache or not, and answers REVOKED", async () => {
+    const revoked = new Set<string>();
+    const { cached, revocationChecks } = await setup({ isRevoked: (jti) => revoked.has(jti) });
+    const token = await sign(claims({ jti: "jti-r" }));
+    expect(await cached.validate(token)).toMatchObject({ valid: true });
+    revoked.add("jti-r");
+    expect(await cached.validate(token)).toEqual({
+      valid: false,
+      reason: "REVOKED",
+      message: "the token has been revoked",
+    });
+    expect(revocationChecks).toEqual(["jti-r", "jti-r"]);
+    expect(cached.cacheStats).toEqual({ hits: 1, misses: 1 });
+  });
+
+  it("holds at most verificationCacheSize tokens", async () => {
+    const { cached } = await setup({ size: 3 });
+    for (let i = 0; i < 5; i += 1) {
+      expect(await cached.validate(await sign(claims({ jti: `j-${i}` })))).toMatchObject({
+        valid: true,
+      });
+      expect(cached.cachedTokens).toBe(Math.min(i + 1, 3));
+    }
+  });
+
+  it("caches no rejected token and no token longer than MAX_CACHED_TOKEN_LENGTH", async () => {
+    const { cached } = await setup();
+    const [header, , signature] = segments(await sign(claims()));
+    const tampered = `${header}.${encode(claims({ sub: "admin" }))}.${signature}`;
+    await cached.validate(tampered);
+    await cached.validate(await sign(claims({ iss: "https://evil.example" })));
+    await cached.validate(await sign(claims({ exp: NOW_S - 60 })));
+    expect(cached.cachedTokens).toBe(0);
+    const long = await sign(claims({ pad: "p".repeat(MAX_CACHED_TOKEN_LENGTH) }));
+    expect(await cached.validate(long)).toMatchObject({ valid: true });
+    expect(cached.cachedTokens).toBe(0);
+  });
+
+  it("is off with a size of 0", async () => {
+    const { cached } = await setup({ size: 0 });
+    const token = await sign(claims());
+    await cached.validate(token);
+    await cached.validate(token);
+    expect(cached.cachedTokens).toBe(0);
+    expect(cached.cacheStats).toEqual({ hits: 0, misses: 0 });
   });
 });
