@@ -1,26 +1,42 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KeyStatus, TokenService } from "@authplat/contracts/auth/token/v1";
+import { AuthenticationMethod } from "@authplat/contracts/auth/common/v1/authentication";
+import { KeyStatus, RevocationReason, TokenService } from "@authplat/contracts/auth/token/v1";
 import { createTestPki, startTestServer, testClient, type TestPki } from "@authplat/testing";
 import type { RpcServer } from "@authplat/rpc";
-import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import { decodeJwt, decodeProtectedHeader } from "jose";
 import { tokenServiceRegistration } from "./handlers.ts";
-import { KeyRing } from "./keys/key-ring.ts";
-import { generateLocalSigner } from "./keys/signer.ts";
+import { KeyManager } from "./keys/key-manager.ts";
+import { MemoryKeyStore } from "./keys/key-store.ts";
+import { IdTokenIssuer } from "./tokens/id-token.ts";
 import { MemoryRefreshTokenStore } from "./tokens/memory-refresh-token-store.ts";
+import { RevocationService } from "./tokens/revocation-service.ts";
 import { TokenIssuer } from "./tokens/token-issuer.ts";
 
 let pki: TestPki;
 let server: RpcServer;
-let keys: KeyRing;
+let keyManager: KeyManager;
 
 beforeAll(async () => {
   pki = await createTestPki();
-  keys = new KeyRing(await generateLocalSigner("EdDSA"));
+  const nowMs = () => Date.now();
+  keyManager = new KeyManager({
+    store: new MemoryKeyStore(),
+    algorithm: "EdDSA",
+    nowMs,
+    kek: undefined,
+    publishLeadMs: 600_000,
+    rotationIntervalMs: 86_400_000,
+    retainMs: 960_000,
+  });
+  await keyManager.start();
+  const keys = keyManager.ring;
+  const store = new MemoryRefreshTokenStore();
   const issuer = new TokenIssuer({
     keys,
-    refreshTokens: new MemoryRefreshTokenStore(() => Date.now()),
-    nowMs: () => Date.now(),
+    refreshTokens: store,
+    nowMs,
     issuer: "https://auth.local",
     accessTokenTtlSeconds: 600,
     refreshTokenTtlSeconds: 3_600,
@@ -29,10 +45,20 @@ beforeAll(async () => {
     tokenServiceRegistration({
       issuer,
       keys,
+      keyManager,
+      revocations: new RevocationService({
+        store,
+        nowMs,
+        verificationKeys: () => keys.published.map((key) => key.jwk),
+        maxAccessTokenTtlSeconds: 3_600,
+      }),
+      idTokens: new IdTokenIssuer({ keys, nowMs, issuer: "https://auth.local", ttlSeconds: 300 }),
       allow: {
         issuers: [pki.idOf("session-identity")],
         jwksReaders: [pki.idOf("auth-edge")],
         revokers: [pki.idOf("session-identity")],
+        watchers: [pki.idOf("auth-edge")],
+        operators: [pki.idOf("operator")],
       },
     }),
   ]);
@@ -43,16 +69,19 @@ afterAll(async () => {
   await pki?.cleanup();
 });
 
+const pairRequest = {
+  subject: "user-7",
+  clientId: "cli",
+  audience: ["https://api.auth.local"],
+  scopes: ["a", "b"],
+  sessionId: "sess-7",
+};
+
 describe("TokenService over mTLS", () => {
   it("issues a token pair to an allowed caller, with timestamps and a Bearer type", async () => {
     const client = await testClient(pki, TokenService, server, "session-identity");
     const before = Date.now();
-    const reply = await client.issueTokenPair({
-      subject: "user-7",
-      clientId: "cli",
-      audience: ["https://api.auth.local"],
-      scopes: ["a", "b"],
-    });
+    const reply = await client.issueTokenPair(pairRequest);
     client.close();
     expect(reply.tokenType).toBe("Bearer");
     expect(reply.accessToken.split(".")).toHaveLength(3);
@@ -67,13 +96,12 @@ describe("TokenService over mTLS", () => {
     const client = await testClient(pki, TokenService, server, "auth-edge");
     const reply = await client.getJwks({});
     client.close();
-    expect(reply.keys).toHaveLength(1);
     expect(reply.keys[0]).toMatchObject({
       kty: "OKP",
       crv: "Ed25519",
       alg: "EdDSA",
       use: "sig",
-      kid: keys.active.keyId,
+      kid: keyManager.ring.active.keyId,
       y: "",
       status: KeyStatus.ACTIVE,
     });
@@ -85,9 +113,15 @@ describe("TokenService over mTLS", () => {
     await expect(
       client.issueTokenPair({ subject: "u", clientId: "c", audience: [] }),
     ).rejects.toMatchObject({
-      code: "INVALID_ARGUMENT",
+      remoteCode: "INVALID_ARGUMENT",
       grpcCode: grpc.status.INVALID_ARGUMENT,
       message: "audience must list 1-16 values",
+    });
+    await expect(
+      client.issueTokenPair({ ...pairRequest, scopes: ["with space"] }),
+    ).rejects.toMatchObject({
+      remoteCode: "INVALID_ARGUMENT",
+      message: "scopes must be at most 64 RFC 6749 scope tokens of 1-128 characters",
     });
     client.close();
   });
@@ -97,9 +131,118 @@ describe("TokenService over mTLS", () => {
     await expect(
       client.issueTokenPair({ subject: "u", clientId: "c", audience: ["x"] }),
     ).rejects.toMatchObject({
-      code: "CALLER_NOT_ALLOWED",
+      remoteCode: "CALLER_NOT_ALLOWED",
       grpcCode: grpc.status.PERMISSION_DENIED,
     });
     client.close();
+  });
+
+  it("rotates a refresh token once; of 50 concurrent uses exactly one succeeds and then the family is dead", async () => {
+    const client = await testClient(pki, TokenService, server, "session-identity");
+    const pair = await client.issueTokenPair(pairRequest);
+    const next = await client.refreshTokens({ refreshToken: pair.refreshToken, clientId: "cli" });
+    expect(next).toMatchObject({ familyId: pair.familyId, subject: "user-7", sessionId: "sess-7" });
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 50 }, () =>
+        client.refreshTokens({ refreshToken: next.refreshToken, clientId: "cli" }),
+      ),
+    );
+    const won = outcomes.filter((o) => o.status === "fulfilled");
+    expect(won).toHaveLength(1);
+    for (const outcome of outcomes.filter((o) => o.status === "rejected")) {
+      expect(outcome.reason).toMatchObject({
+        remoteCode: "INVALID_CREDENTIALS",
+        grpcCode: grpc.status.UNAUTHENTICATED,
+        message: "the refresh token is invalid",
+      });
+    }
+    const winner = (won[0] as PromiseFulfilledResult<typeof next>).value;
+    await expect(
+      client.refreshTokens({ refreshToken: winner.refreshToken, clientId: "cli" }),
+    ).rejects.toMatchObject({ remoteCode: "INVALID_CREDENTIALS" });
+    client.close();
+  });
+
+  it("reports a revoked jti to a WatchRevocations subscriber connected before and to one connecting after", async () => {
+    const issuing = await testClient(pki, TokenService, server, "session-identity");
+    const edge = await testClient(pki, TokenService, server, "auth-edge");
+    const abort = new AbortController();
+    const early = edge
+      .watchRevocations({}, { signal: abort.signal, timeoutMs: Infinity })
+      [Symbol.asyncIterator]();
+    const snapshot = await early.next();
+    expect(snapshot.value).toMatchObject({ snapshot: true });
+    const pair = await issuing.issueTokenPair(pairRequest);
+    const reply = await issuing.revokeToken({
+      target: { case: "token", value: pair.accessToken },
+      reason: RevocationReason.LOGOUT,
+    });
+    expect(reply.found).toBe(true);
+    const update = await early.next();
+    expect(update.value).toMatchObject({
+      snapshot: false,
+      revoked: [{ tokenId: pair.tokenId, expiresAt: pair.accessTokenExpiresAt }],
+    });
+    const late = edge
+      .watchRevocations({}, { signal: abort.signal, timeoutMs: Infinity })
+      [Symbol.asyncIterator]();
+    const lateSnapshot = await late.next();
+    expect(lateSnapshot.value?.snapshot).toBe(true);
+    expect(lateSnapshot.value?.revoked.map((r: { tokenId: string }) => r.tokenId)).toContain(
+      pair.tokenId,
+    );
+    abort.abort();
+    issuing.close();
+    edge.close();
+  });
+
+  it("treats an unknown token as revoked successfully, and a request without a target as invalid", async () => {
+    const client = await testClient(pki, TokenService, server, "session-identity");
+    expect(
+      await client.revokeToken({ target: { case: "token", value: "A".repeat(43) } }),
+    ).toMatchObject({ found: false });
+    await expect(client.revokeToken({})).rejects.toMatchObject({
+      remoteCode: "INVALID_ARGUMENT",
+      message: "exactly one revocation target is required",
+    });
+    client.close();
+  });
+
+  it("signs ID tokens with RFC 8176 amr values and at_hash", async () => {
+    const client = await testClient(pki, TokenService, server, "session-identity");
+    const authTime = Date.now() - 10_000;
+    const reply = await client.issueIdToken({
+      subject: "user-7",
+      clientId: "cli",
+      nonce: "n-1",
+      authTime: timestampFromMs(authTime),
+      authenticationMethods: [AuthenticationMethod.PASSWORD, AuthenticationMethod.WEBAUTHN],
+      accessToken: "token-value",
+    });
+    client.close();
+    expect(decodeProtectedHeader(reply.idToken)).toMatchObject({ typ: "JWT", alg: "EdDSA" });
+    expect(decodeJwt(reply.idToken)).toMatchObject({
+      sub: "user-7",
+      aud: "cli",
+      azp: "cli",
+      nonce: "n-1",
+      amr: ["pwd", "hwk"],
+      auth_time: Math.floor(authTime / 1000),
+    });
+    expect(decodeJwt(reply.idToken).at_hash).toEqual(expect.any(String));
+  });
+
+  it("stages a key rotation for an operator only, publishing the next key at once", async () => {
+    const operator = await testClient(pki, TokenService, server, "operator");
+    const staged = await operator.rotateSigningKeys({});
+    operator.close();
+    expect(timestampMs(staged.activatesAt!) - timestampMs(staged.publishedAt!)).toBe(600_000);
+    const edge = await testClient(pki, TokenService, server, "auth-edge");
+    const jwks = await edge.getJwks({});
+    expect(jwks.keys.map((k) => [k.kid, k.status])).toContainEqual([staged.kid, KeyStatus.NEXT]);
+    await expect(edge.rotateSigningKeys({})).rejects.toMatchObject({
+      remoteCode: "CALLER_NOT_ALLOWED",
+    });
+    edge.close();
   });
 });

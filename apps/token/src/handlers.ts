@@ -1,15 +1,34 @@
 import { create } from "@bufbuild/protobuf";
-import { DurationSchema, timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { defineService, unimplementedHandlers, type ServiceRegistration } from "@authplat/rpc";
-import { KeyStatus, TokenService } from "@authplat/contracts/auth/token/v1";
+import { DurationSchema, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import { defineService, type ServiceRegistration } from "@authplat/rpc";
+import { ServiceError } from "@authplat/errors";
+import { AuthenticationMethod } from "@authplat/contracts/auth/common/v1/authentication";
+import {
+  KeyStatus,
+  RevocationReason,
+  TokenService,
+  type RevokeTokenRequest,
+} from "@authplat/contracts/auth/token/v1";
+import type { KeyManager } from "./keys/key-manager.ts";
 import type { KeyRing, KeyStatus as DomainKeyStatus } from "./keys/key-ring.ts";
+import type { IdTokenIssuer } from "./tokens/id-token.ts";
+import type { RevocationService, RevocationTarget } from "./tokens/revocation-service.ts";
 import type { TokenIssuer } from "./tokens/token-issuer.ts";
 
-/** SPIFFE IDs allowed to call each token RPC. */
+/**
+ * SPIFFE IDs allowed to call each token RPC.
+ *
+ * @deprecated Who may call what is `apps/token/src/access-rules.json`, passed to the server as
+ *   `accessRules`; this is read only by servers started without them (older tests).
+ */
 export interface TokenAllowlist {
   readonly issuers: readonly string[];
   readonly jwksReaders: readonly string[];
   readonly revokers: readonly string[];
+  /** WatchRevocations; default: the JWKS readers. */
+  readonly watchers?: readonly string[];
+  /** RotateSigningKeys; default: nobody. */
+  readonly operators?: readonly string[];
 }
 
 const KEY_STATUS: Record<DomainKeyStatus, KeyStatus> = {
@@ -18,19 +37,55 @@ const KEY_STATUS: Record<DomainKeyStatus, KeyStatus> = {
   retired: KeyStatus.RETIRED,
 };
 
+// RFC 8176 §2 values for the platform's authentication methods.
+const AMR: Record<AuthenticationMethod, string | undefined> = {
+  [AuthenticationMethod.UNSPECIFIED]: undefined,
+  [AuthenticationMethod.PASSWORD]: "pwd",
+  [AuthenticationMethod.TOTP]: "otp",
+  [AuthenticationMethod.WEBAUTHN]: "hwk",
+  [AuthenticationMethod.PUSH]: "mca",
+  [AuthenticationMethod.BACKUP_CODE]: "otp",
+};
+
 /** How long verifiers may cache the JWKS before asking again. */
 const JWKS_MAX_AGE_SECONDS = 300n;
+const TARGET = /^[\x21-\x7E]{1,16384}$/;
+
+function revocationTarget(request: RevokeTokenRequest): RevocationTarget {
+  const { target } = request;
+  if (target.case === undefined || !TARGET.test(target.value)) {
+    throw new ServiceError("INVALID_ARGUMENT", "exactly one revocation target is required");
+  }
+  switch (target.case) {
+    case "token":
+      return request.clientId === ""
+        ? { token: target.value }
+        : { token: target.value, clientId: request.clientId };
+    case "tokenId":
+      return { tokenId: target.value };
+    case "familyId":
+      return { familyId: target.value };
+    case "sessionId":
+      return { sessionId: target.value };
+    case "subject":
+      return { subject: target.value };
+  }
+}
 
 /** The TokenService registration: protobuf in, domain call, protobuf out. */
 export function tokenServiceRegistration(deps: {
   readonly issuer: TokenIssuer;
   readonly keys: KeyRing;
-  readonly allow: TokenAllowlist;
+  /** @deprecated See {@link TokenAllowlist}. */
+  readonly allow?: TokenAllowlist;
+  readonly revocations: RevocationService;
+  readonly idTokens: IdTokenIssuer;
+  /** Absent when the signing key is fixed; RotateSigningKeys then fails FAILED_PRECONDITION. */
+  readonly keyManager?: KeyManager;
 }): ServiceRegistration {
   return defineService(
     TokenService,
     {
-      ...unimplementedHandlers(TokenService),
       async issueTokenPair(request) {
         const pair = await deps.issuer.issuePair({
           subject: request.subject,
@@ -50,6 +105,33 @@ export function tokenServiceRegistration(deps: {
           scopes: [...pair.scopes],
         };
       },
+      async refreshTokens(request, context) {
+        const pair = await deps.issuer.refresh({
+          refreshToken: request.refreshToken,
+          clientId: request.clientId,
+          scopes: request.scopes,
+          caller: context.caller.toString(),
+        });
+        return {
+          accessToken: pair.accessToken,
+          tokenType: "Bearer",
+          accessTokenExpiresAt: timestampFromMs(pair.accessTokenExpiresAtMs),
+          refreshToken: pair.refreshToken,
+          refreshTokenExpiresAt: timestampFromMs(pair.refreshTokenExpiresAtMs),
+          tokenId: pair.tokenId,
+          familyId: pair.familyId,
+          scopes: [...pair.scopes],
+          subject: pair.subject,
+          sessionId: pair.sessionId ?? "",
+        };
+      },
+      async revokeToken(request, context) {
+        const result = await deps.revocations.revoke(revocationTarget(request), {
+          reason: RevocationReason[request.reason] ?? "UNSPECIFIED",
+          caller: context.caller.toString(),
+        });
+        return { revokedAt: timestampFromMs(result.revokedAtMs), found: result.found };
+      },
       async getJwks() {
         return {
           keys: deps.keys.published.map(({ jwk, status }) => ({
@@ -65,13 +147,63 @@ export function tokenServiceRegistration(deps: {
           maxAge: create(DurationSchema, { seconds: JWKS_MAX_AGE_SECONDS }),
         };
       },
+      async issueIdToken(request) {
+        const amr = request.authenticationMethods.map((method) => AMR[method]);
+        if (amr.some((value) => value === undefined)) {
+          throw new ServiceError(
+            "INVALID_ARGUMENT",
+            "authentication_methods must be known methods",
+          );
+        }
+        const token = await deps.idTokens.issue({
+          subject: request.subject,
+          clientId: request.clientId,
+          nonce: request.nonce,
+          authTimeMs: request.authTime === undefined ? Number.NaN : timestampMs(request.authTime),
+          amr: amr as string[],
+          acr: request.acr,
+          sessionId: request.sessionId,
+          accessToken: request.accessToken,
+          code: request.code,
+        });
+        return { idToken: token.idToken, expiresAt: timestampFromMs(token.expiresAtMs) };
+      },
+      async *watchRevocations(request, context) {
+        const cursor = request.cursor === "" ? undefined : request.cursor;
+        for await (const message of deps.revocations.watch(cursor, context.signal)) {
+          yield {
+            snapshot: message.snapshot,
+            cursor: message.cursor,
+            revoked: message.entries.map((entry) => ({
+              tokenId: entry.id,
+              expiresAt: timestampFromMs(entry.expiresAtMs),
+            })),
+          };
+        }
+      },
+      async rotateSigningKeys() {
+        if (deps.keyManager === undefined) {
+          throw new ServiceError(
+            "FAILED_PRECONDITION",
+            "the signing key is fixed by SIGNING_KEY_FILE and does not rotate",
+          );
+        }
+        const staged = await deps.keyManager.rotate();
+        return {
+          kid: staged.kid,
+          publishedAt: timestampFromMs(staged.publishedAtMs),
+          activatesAt: timestampFromMs(staged.activatesAtMs),
+        };
+      },
     },
-    {
+    deps.allow && {
       issueTokenPair: deps.allow.issuers,
       refreshTokens: deps.allow.issuers,
       revokeToken: deps.allow.revokers,
       getJwks: deps.allow.jwksReaders,
       issueIdToken: deps.allow.issuers,
+      watchRevocations: deps.allow.watchers ?? deps.allow.jwksReaders,
+      rotateSigningKeys: deps.allow.operators ?? [],
     },
   );
 }

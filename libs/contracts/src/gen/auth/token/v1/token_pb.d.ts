@@ -295,6 +295,15 @@ export declare type RevokeTokenRequest = Message<"auth.token.v1.RevokeTokenReque
      */
     value: string;
     case: "sessionId";
+  } | {
+    /**
+     * A subject: every refresh-token family of this `sub` and every access token issued from
+     * them.
+     *
+     * @generated from field: string subject = 8;
+     */
+    value: string;
+    case: "subject";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -524,6 +533,21 @@ export declare type IssueIdTokenRequest = Message<"auth.token.v1.IssueIdTokenReq
    * @generated from field: string access_token = 7;
    */
   accessToken: string;
+
+  /**
+   * `acr`: the authentication context class reference; empty to omit it.
+   *
+   * @generated from field: string acr = 8;
+   */
+  acr: string;
+
+  /**
+   * The authorization code issued in the same response, for the `c_hash` claim (OIDC Core
+   * §3.3.2.11); empty to omit `c_hash`.
+   *
+   * @generated from field: string code = 9;
+   */
+  code: string;
 };
 
 /**
@@ -559,6 +583,137 @@ export declare type IssueIdTokenResponse = Message<"auth.token.v1.IssueIdTokenRe
  * Use `create(IssueIdTokenResponseSchema)` to create a new message.
  */
 export declare const IssueIdTokenResponseSchema: GenMessage<IssueIdTokenResponse>;
+
+/**
+ * WatchRevocationsRequest opens the revocation feed.
+ *
+ * @generated from message auth.token.v1.WatchRevocationsRequest
+ */
+export declare type WatchRevocationsRequest = Message<"auth.token.v1.WatchRevocationsRequest"> & {
+  /**
+   * The `cursor` of the last message received before a reconnect; empty to start with a
+   * snapshot.
+   *
+   * @generated from field: string cursor = 1;
+   */
+  cursor: string;
+};
+
+/**
+ * Describes the message auth.token.v1.WatchRevocationsRequest.
+ * Use `create(WatchRevocationsRequestSchema)` to create a new message.
+ */
+export declare const WatchRevocationsRequestSchema: GenMessage<WatchRevocationsRequest>;
+
+/**
+ * WatchRevocationsResponse is one message of the revocation feed.
+ *
+ * @generated from message auth.token.v1.WatchRevocationsResponse
+ */
+export declare type WatchRevocationsResponse = Message<"auth.token.v1.WatchRevocationsResponse"> & {
+  /**
+   * True for a snapshot: `revoked` is then the whole live list and replaces what the
+   * subscriber held. False: `revoked` are additions.
+   *
+   * @generated from field: bool snapshot = 1;
+   */
+  snapshot: boolean;
+
+  /**
+   * Revoked access tokens.
+   *
+   * @generated from field: repeated auth.token.v1.RevokedToken revoked = 2;
+   */
+  revoked: RevokedToken[];
+
+  /**
+   * Where to resume after a reconnect.
+   *
+   * @generated from field: string cursor = 3;
+   */
+  cursor: string;
+};
+
+/**
+ * Describes the message auth.token.v1.WatchRevocationsResponse.
+ * Use `create(WatchRevocationsResponseSchema)` to create a new message.
+ */
+export declare const WatchRevocationsResponseSchema: GenMessage<WatchRevocationsResponse>;
+
+/**
+ * RevokedToken is one entry of the revocation list.
+ *
+ * @generated from message auth.token.v1.RevokedToken
+ */
+export declare type RevokedToken = Message<"auth.token.v1.RevokedToken"> & {
+  /**
+   * `jti` of the revoked access token.
+   *
+   * @generated from field: string token_id = 1;
+   */
+  tokenId: string;
+
+  /**
+   * The token's `exp`: after it the entry means nothing and may be dropped.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 2;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message auth.token.v1.RevokedToken.
+ * Use `create(RevokedTokenSchema)` to create a new message.
+ */
+export declare const RevokedTokenSchema: GenMessage<RevokedToken>;
+
+/**
+ * RotateSigningKeysRequest asks for a key rotation; it has no parameters.
+ *
+ * @generated from message auth.token.v1.RotateSigningKeysRequest
+ */
+export declare type RotateSigningKeysRequest = Message<"auth.token.v1.RotateSigningKeysRequest"> & {
+};
+
+/**
+ * Describes the message auth.token.v1.RotateSigningKeysRequest.
+ * Use `create(RotateSigningKeysRequestSchema)` to create a new message.
+ */
+export declare const RotateSigningKeysRequestSchema: GenMessage<RotateSigningKeysRequest>;
+
+/**
+ * RotateSigningKeysResponse describes the staged key.
+ *
+ * @generated from message auth.token.v1.RotateSigningKeysResponse
+ */
+export declare type RotateSigningKeysResponse = Message<"auth.token.v1.RotateSigningKeysResponse"> & {
+  /**
+   * `kid` of the new key.
+   *
+   * @generated from field: string kid = 1;
+   */
+  kid: string;
+
+  /**
+   * When it entered the JWKS.
+   *
+   * @generated from field: google.protobuf.Timestamp published_at = 2;
+   */
+  publishedAt?: Timestamp | undefined;
+
+  /**
+   * When it starts signing; the current key retires then.
+   *
+   * @generated from field: google.protobuf.Timestamp activates_at = 3;
+   */
+  activatesAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message auth.token.v1.RotateSigningKeysResponse.
+ * Use `create(RotateSigningKeysResponseSchema)` to create a new message.
+ */
+export declare const RotateSigningKeysResponseSchema: GenMessage<RotateSigningKeysResponse>;
 
 /**
  * RevocationReason says why something was revoked; it is recorded for audit.
@@ -716,6 +871,32 @@ export declare const TokenService: GenService<{
     methodKind: "unary";
     input: typeof IssueIdTokenRequestSchema;
     output: typeof IssueIdTokenResponseSchema;
+  },
+  /**
+   * WatchRevocations streams the revocation list to edges (requirement 9.3): first a snapshot
+   * of every live revocation, then each new one as it happens. A subscriber that reconnects
+   * with the cursor of the last message it received resumes without missing any; when the
+   * cursor is too old it gets a fresh snapshot. Every replica sharing a store serves the same
+   * feed.
+   *
+   * @generated from rpc auth.token.v1.TokenService.WatchRevocations
+   */
+  watchRevocations: {
+    methodKind: "server_streaming";
+    input: typeof WatchRevocationsRequestSchema;
+    output: typeof WatchRevocationsResponseSchema;
+  },
+  /**
+   * RotateSigningKeys stages a signing-key rotation now, as the schedule would (requirement
+   * 2.5): the new key is published at once and signs after the configured lead time. When a
+   * rotation is already staged it is returned unchanged. Operator only.
+   *
+   * @generated from rpc auth.token.v1.TokenService.RotateSigningKeys
+   */
+  rotateSigningKeys: {
+    methodKind: "unary";
+    input: typeof RotateSigningKeysRequestSchema;
+    output: typeof RotateSigningKeysResponseSchema;
   },
 }>;
 
