@@ -8,7 +8,6 @@ import { TokenService } from "@authplat/contracts/auth/token/v1";
 import accessRulesFile from "./access-rules.json" with { type: "json" };
 import { loadTokenConfig, TOKEN_SECRETS } from "./config.ts";
 import { tokenServiceRegistration } from "./handlers.ts";
-import { watchStoreReadiness } from "./store-readiness.ts";
 import { KeyManager } from "./keys/key-manager.ts";
 import { KeyRing } from "./keys/key-ring.ts";
 import { FileKeyStore, RedisKeyStore } from "./keys/key-store.ts";
@@ -45,7 +44,7 @@ try {
       // per command was a tenth of the service's CPU under load).
       enableAutoPipelining: true,
     });
-    // Outages are reported by the readiness watch below; ioredis reconnects by itself.
+    // Outages are reported by the readiness checks (runService); ioredis reconnects by itself.
     redis.on("error", (error) => logger.debug({ err: error }, "Redis connection error"));
     await redis.connect();
   }
@@ -125,8 +124,7 @@ try {
     ttlSeconds: config.ID_TOKEN_TTL_SECONDS,
   });
 
-  let stopReadiness = () => {};
-  const server = await runService({
+  await runService({
     name: "token",
     settings: config,
     logger,
@@ -143,23 +141,17 @@ try {
         ...(keyManager === undefined ? {} : { keyManager }),
       }),
     ],
+    // Fail closed while Redis is away: health NOT_SERVING and every RPC UNAVAILABLE, never a
+    // token that was not recorded; both recover by themselves when Redis answers again.
+    readiness:
+      redis === undefined ? [] : [{ name: "redis", required: true, check: () => store.ping() }],
+    readinessIntervalMs: READINESS_INTERVAL_MS,
     onStopped: async () => {
-      stopReadiness();
       clearInterval(maintenance);
       await store.close();
       await redis?.quit().catch(() => undefined);
     },
   });
-  if (redis !== undefined) {
-    // Fail closed while Redis is away: health NOT_SERVING and every RPC UNAVAILABLE, never a
-    // token that was not recorded; both recover by themselves when Redis answers again.
-    stopReadiness = watchStoreReadiness({
-      ping: () => store.ping(),
-      gate: server,
-      log: logger,
-      intervalMs: READINESS_INTERVAL_MS,
-    });
-  }
 } catch (error) {
   logger.fatal({ err: error }, "token service failed to start");
   process.exit(1);

@@ -2,6 +2,7 @@ import type { Logger } from "@authplat/observability";
 import type { ServiceRegistration } from "./handlers.ts";
 import type { SvidFiles } from "./credentials.ts";
 import { serveUntilSignalled } from "./lifecycle.ts";
+import { monitorReadiness, type ReadinessCheck } from "./readiness.ts";
 import { startRpcServer, type RpcServer, type RpcServerOptions } from "./server.ts";
 
 /** The common settings a service process runs with (see `serviceEnv` in `@authplat/config`). */
@@ -35,6 +36,18 @@ export interface RunServiceOptions {
   readonly services: readonly ServiceRegistration[];
   /** Who may call each RPC: the service's access rules (`loadServiceAccessRules`). */
   readonly accessRules?: RpcServerOptions["accessRules"];
+  /** Interceptors that see every call, refused ones included (metrics, traces). */
+  readonly observers?: RpcServerOptions["observers"];
+  /** The service's own interceptors; they run after the access rule and see `caller`. */
+  readonly interceptors?: RpcServerOptions["interceptors"];
+  /**
+   * Dependencies the service needs in order to answer. While a required one fails, health
+   * reports NOT_SERVING and every RPC answers UNAVAILABLE with retry guidance; the service
+   * recovers by itself when the check passes again.
+   */
+  readonly readiness?: readonly ReadinessCheck[];
+  /** Time between readiness rounds, their timeout and the retry pushback; default 2000 ms. */
+  readonly readinessIntervalMs?: number;
   readonly onStopped?: () => Promise<void> | void;
 }
 
@@ -51,13 +64,31 @@ export async function runService(options: RunServiceOptions): Promise<RpcServer>
     tls: svidFilesOf(options.settings),
     services: options.services,
     ...(options.accessRules === undefined ? {} : { accessRules: options.accessRules }),
+    ...(options.observers === undefined ? {} : { observers: options.observers }),
+    ...(options.interceptors === undefined ? {} : { interceptors: options.interceptors }),
     logger: options.logger,
     shutdownGraceMs: options.settings.SHUTDOWN_GRACE_MS,
   });
+  const checks = options.readiness ?? [];
+  const monitor =
+    checks.length === 0
+      ? undefined
+      : monitorReadiness({
+          checks,
+          intervalMs: options.readinessIntervalMs ?? 2_000,
+          logger: options.logger,
+          onChange: (unavailable) => server.setUnavailable(unavailable),
+        });
+  // The first round decides whether the service starts SERVING or NOT_SERVING; either way it
+  // listens, so it can report its health and recover without a restart.
+  await monitor?.firstRound;
   serveUntilSignalled({
     server,
     logger: options.logger,
-    ...(options.onStopped ? { onStopped: options.onStopped } : {}),
+    onStopped: async () => {
+      monitor?.stop();
+      await options.onStopped?.();
+    },
   });
   return server;
 }
