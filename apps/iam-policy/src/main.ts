@@ -1,29 +1,91 @@
-import { loadConfig, loadConfigOrExit, serviceEnv } from "@authplat/config";
+import { randomUUID } from "node:crypto";
+import { createLogAuditSink } from "@authplat/audit";
+import { loadConfigOrExit } from "@authplat/config";
 import { IamPolicyService } from "@authplat/contracts/auth/iam_policy/v1";
 import { createLogger } from "@authplat/observability";
-import { defineService, runService, sameCallersForAll, unimplementedHandlers } from "@authplat/rpc";
+import { loadServiceAccessRules, runService } from "@authplat/rpc";
+import accessRulesFile from "./access-rules.json" with { type: "json" };
+import { loadIamPolicyConfig } from "./config.ts";
+import { iamPolicyRegistration } from "./handlers.ts";
+import { CedarEngine } from "./policy/cedar-engine.ts";
+import { DecisionCache } from "./policy/decision-cache.ts";
+import { DecisionService } from "./policy/decision-service.ts";
+import { readPolicyBundle } from "./policy/policy-bundle.ts";
+import { BundleError } from "./policy/policy-engine.ts";
+import { PolicyStore, type ReloadOutcome } from "./policy/policy-store.ts";
+import type { PolicyMetrics } from "./policy-metrics.ts";
 
-// This release serves the contract and the transport; Authorize, BatchAuthorize and
-// GetUserPermissions answer UNIMPLEMENTED until the policy engine issue lands.
-const config = loadConfigOrExit("iam-policy", () =>
-  loadConfig(serviceEnv("iam-policy", 50054), process.env),
-);
+const config = loadConfigOrExit("iam-policy", () => loadIamPolicyConfig(process.env));
 const logger = createLogger({ service: "iam-policy", level: config.LOG_LEVEL });
-const id = (name: string) => `spiffe://${config.TRUST_DOMAIN}/ns/auth/sa/${name}`;
-const callers = [id("auth-edge"), id("session-identity"), id("operator")];
+// TODO(telemetry wiring): register createPolicyMetrics on the service's metrics registry once
+// runService hands one out (libs/platform/rpc telemetry); until then reloads are only logged.
+const metrics = undefined as PolicyMetrics | undefined;
+
+function logReload(outcome: ReloadOutcome): void {
+  metrics?.recordReload(outcome);
+  if (!outcome.ok) {
+    const problems = outcome.error instanceof BundleError ? outcome.error.problems : undefined;
+    logger.error(
+      { err: problems ? undefined : outcome.error, problems, policyVersion: outcome.version },
+      "policy bundle refused; the version in force keeps deciding",
+    );
+  } else if (outcome.changed) {
+    logger.info(
+      { policyVersion: outcome.version, previousPolicyVersion: outcome.previousVersion },
+      "policy bundle reloaded",
+    );
+  }
+}
 
 try {
+  const store = await PolicyStore.open({
+    engine: new CedarEngine(),
+    read: () => readPolicyBundle(config.POLICY_DIR),
+    onReload: logReload,
+  });
+  logger.info(
+    {
+      policyVersion: store.current.version,
+      policyDir: config.POLICY_DIR,
+      warnings: store.current.warnings,
+    },
+    "policy bundle loaded",
+  );
+  const stopWatching = config.POLICY_WATCH
+    ? store.watch(config.POLICY_DIR, {
+        debounceMs: config.POLICY_RELOAD_DEBOUNCE_MS,
+        pollIntervalMs: config.POLICY_POLL_INTERVAL_MS,
+      })
+    : () => undefined;
+  // Operators may also ask for a reload with SIGHUP (or the ReloadPolicies RPC).
+  process.on("SIGHUP", () => void store.reload());
+  const decisions = new DecisionService({
+    policies: store,
+    cache:
+      config.DECISION_CACHE_MAX_ENTRIES === 0
+        ? undefined
+        : new DecisionCache({
+            maxEntries: config.DECISION_CACHE_MAX_ENTRIES,
+            ttlMs: config.DECISION_CACHE_TTL_MS,
+            nowMs: Date.now,
+          }),
+    audit: createLogAuditSink(logger),
+    nowMs: Date.now,
+    newDecisionId: randomUUID,
+    allowSampleRate: config.AUDIT_ALLOW_SAMPLE_RATE,
+    random: Math.random,
+    ...(metrics ? { onDecision: (outcome) => metrics.recordDecision(outcome) } : {}),
+  });
   await runService({
     name: "iam-policy",
     settings: config,
     logger,
-    services: [
-      defineService(
-        IamPolicyService,
-        unimplementedHandlers(IamPolicyService),
-        sameCallersForAll(IamPolicyService, callers),
-      ),
-    ],
+    accessRules: loadServiceAccessRules(config, {
+      rules: { file: "apps/iam-policy/src/access-rules.json", content: accessRulesFile },
+      services: [IamPolicyService],
+    }),
+    services: [iamPolicyRegistration({ decisions, reload: () => store.reload() })],
+    onStopped: stopWatching,
   });
 } catch (error) {
   logger.fatal({ err: error }, "iam-policy failed to start");

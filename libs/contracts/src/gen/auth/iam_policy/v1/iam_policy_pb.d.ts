@@ -504,6 +504,54 @@ export declare type GetUserPermissionsResponse = Message<"auth.iam_policy.v1.Get
 export declare const GetUserPermissionsResponseSchema: GenMessage<GetUserPermissionsResponse>;
 
 /**
+ * ReloadPoliciesRequest asks for a reload of the policy bundle; it has no fields.
+ *
+ * @generated from message auth.iam_policy.v1.ReloadPoliciesRequest
+ */
+export declare type ReloadPoliciesRequest = Message<"auth.iam_policy.v1.ReloadPoliciesRequest"> & {
+};
+
+/**
+ * Describes the message auth.iam_policy.v1.ReloadPoliciesRequest.
+ * Use `create(ReloadPoliciesRequestSchema)` to create a new message.
+ */
+export declare const ReloadPoliciesRequestSchema: GenMessage<ReloadPoliciesRequest>;
+
+/**
+ * ReloadPoliciesResponse says which policy set is in force after the reload.
+ *
+ * @generated from message auth.iam_policy.v1.ReloadPoliciesResponse
+ */
+export declare type ReloadPoliciesResponse = Message<"auth.iam_policy.v1.ReloadPoliciesResponse"> & {
+  /**
+   * Version of the policy set in force after the reload.
+   *
+   * @generated from field: string policy_version = 1;
+   */
+  policyVersion: string;
+
+  /**
+   * Version that was in force before the reload; equal to policy_version when unchanged.
+   *
+   * @generated from field: string previous_policy_version = 2;
+   */
+  previousPolicyVersion: string;
+
+  /**
+   * True when the bundle had changed and its new version was swapped in.
+   *
+   * @generated from field: bool changed = 3;
+   */
+  changed: boolean;
+};
+
+/**
+ * Describes the message auth.iam_policy.v1.ReloadPoliciesResponse.
+ * Use `create(ReloadPoliciesResponseSchema)` to create a new message.
+ */
+export declare const ReloadPoliciesResponseSchema: GenMessage<ReloadPoliciesResponse>;
+
+/**
  * PrincipalType says what kind of actor a principal is.
  *
  * @generated from enum auth.iam_policy.v1.PrincipalType
@@ -609,6 +657,19 @@ export declare const IamPolicyService: GenService<{
     methodKind: "unary";
     input: typeof GetUserPermissionsRequestSchema;
     output: typeof GetUserPermissionsResponseSchema;
+  },
+  /**
+   * ReloadPolicies re-reads the policy bundle at once instead of waiting for the file watcher
+   * (requirement 5.6); for operators. The new bundle is validated before it is swapped in: an
+   * invalid one fails FAILED_PRECONDITION naming each problem by file and line, and the policy
+   * set in force keeps deciding.
+   *
+   * @generated from rpc auth.iam_policy.v1.IamPolicyService.ReloadPolicies
+   */
+  reloadPolicies: {
+    methodKind: "unary";
+    input: typeof ReloadPoliciesRequestSchema;
+    output: typeof ReloadPoliciesResponseSchema;
   },
 }>;
 
