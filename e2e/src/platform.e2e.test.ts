@@ -145,7 +145,7 @@ describe("the platform as five processes", () => {
 
   it("serves reflection on every service, with complete descriptors", async () => {
     const expected: Record<string, string[]> = {
-      "auth-edge": ["auth.auth_edge.v1.AuthEdgeService"],
+      "auth-edge": ["auth.auth_edge.v1.AuthEdgeService", "envoy.service.auth.v3.Authorization"],
       token: ["auth.token.v1.TokenService"],
       "session-identity": [
         "auth.session_identity.v1.SessionService",

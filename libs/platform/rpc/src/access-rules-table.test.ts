@@ -23,9 +23,16 @@ import {
 const root = resolve(import.meta.dirname, "../../../..");
 
 /** What each service process serves (its main.ts passes the same list). */
+// auth-edge also serves Envoy's Authorization service, built at run time from Envoy's protos; a
+// stand-in with its one method keeps this library from depending on the app.
+const ENVOY_AUTHORIZATION = {
+  typeName: "envoy.service.auth.v3.Authorization",
+  methods: [{ name: "Check", localName: "check" }],
+} as unknown as DescService;
+
 const SERVED: Record<string, readonly DescService[]> = {
   token: [TokenService],
-  "auth-edge": [AuthEdgeService],
+  "auth-edge": [AuthEdgeService, ENVOY_AUTHORIZATION],
   "session-identity": [SessionService, UserService, OAuthService],
   "iam-policy": [IamPolicyService],
   mfa: [MfaService],
