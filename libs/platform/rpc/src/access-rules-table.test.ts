@@ -61,6 +61,16 @@ describe("the services' access-rules.json files", () => {
     },
   );
 
+  it.each(Object.keys(SERVED))(
+    "%s's rules file names each method once (JSON.parse would silently keep the last)",
+    (name) => {
+      const text = readFileSync(join(root, "apps", name, "src", "access-rules.json"), "utf8");
+      const methods = [...text.matchAll(/^\s*"(\/[^"]+)"\s*:/gm)].map((m) => m[1]!);
+      expect(methods.length).toBeGreaterThan(0);
+      expect(methods.filter((method, i) => methods.indexOf(method) !== i)).toEqual([]);
+    },
+  );
+
   it("never let the operator mint tokens in production (IssueTokenPair, RefreshTokens, IssueIdToken)", () => {
     const operator = spiffeIdForService("auth.local", "operator");
     const production = loadAccessRules({
