@@ -36,7 +36,23 @@ const spiffeId = z.string().refine((value) => {
  * - `JWT_VERIFICATION_CACHE_SIZE`: how many verified tokens to remember so a repeated token
  *   skips the signature check, 0-1000000, 0 turning the cache off (default 10000);
  * - `ALLOWED_CALLERS`: comma-separated SPIFFE IDs that may call ValidateToken and
- *   IntrospectToken (default the operator identity).
+ *   IntrospectToken (default the operator identity);
+ * - `REVOCATION_MAX_STALENESS_MS`: how long the edge goes on answering from its revocation list
+ *   without hearing from the token service's feed; past it ValidateToken and IntrospectToken fail
+ *   closed with UNAVAILABLE and health turns NOT_SERVING, 1000-600000 (default 30000);
+ * - `REVOCATION_MAX_ENTRIES`: the most live revocations the edge holds; more fails closed
+ *   (UNAVAILABLE) rather than forgetting one, 1-10000000 (default 200000, about 30 MB);
+ * - `TOKEN_BREAKER_FAILURES`, `TOKEN_BREAKER_OPEN_MS`: the circuit breaker in front of the token
+ *   service opens after this many failures in a row (default 5, 1-1000) for this long (default
+ *   5000, 100-600000), answering UNAVAILABLE with retry pushback meanwhile;
+ * - `EXT_AUTHZ_CALLERS`: comma-separated SPIFFE IDs of the proxies (Envoy, Istio gateways) that
+ *   may call `envoy.service.auth.v3.Authorization/Check`, replacing the rules file's
+ *   (default `envoy` in production, `envoy` and the operator in development);
+ * - `EXT_AUTHZ_REALM`: the `realm` of the `WWW-Authenticate` challenges Check returns, printable
+ *   ASCII without quotes or backslashes (default `authplat`);
+ * - `EXT_AUTHZ_FORWARD_AUTHORIZATION`: `true` to pass the `authorization` header on to the
+ *   upstream of an allowed request; `false` (default) has Envoy remove it, the verified identity
+ *   travelling in the `x-authplat-*` headers instead.
  */
 export const authEdgeEnv = serviceEnv("auth-edge", 50051).extend({
   TOKEN_SERVICE_ADDR: envAddress("127.0.0.1:50052"),
@@ -53,6 +69,22 @@ export const authEdgeEnv = serviceEnv("auth-edge", 50051).extend({
   JWKS_MAX_STALENESS_MS: envInt(3_600_000, 60_000, 604_800_000),
   JWT_VERIFICATION_CACHE_SIZE: envInt(10_000, 0, 1_000_000),
   ALLOWED_CALLERS: envList("", spiffeId).optional(),
+  REVOCATION_MAX_STALENESS_MS: envInt(30_000, 1_000, 600_000),
+  REVOCATION_MAX_ENTRIES: envInt(200_000, 1, 10_000_000),
+  TOKEN_BREAKER_FAILURES: envInt(5, 1, 1_000),
+  TOKEN_BREAKER_OPEN_MS: envInt(5_000, 100, 600_000),
+  EXT_AUTHZ_CALLERS: envList("", spiffeId).optional(),
+  // RFC 6750 §3: the realm is a quoted-string; these characters need no escaping in one.
+  EXT_AUTHZ_REALM: z
+    .string()
+    .regex(/^[\x20\x21\x23-\x5b\x5d-\x7e]{1,128}$/, {
+      error: "must be 1-128 printable ASCII characters without quotes or backslashes",
+    })
+    .default("authplat"),
+  EXT_AUTHZ_FORWARD_AUTHORIZATION: z
+    .enum(["true", "false"], { error: "must be true or false" })
+    .default("false")
+    .transform((value) => value === "true"),
 });
 
 /** Parsed settings of auth-edge. */

@@ -107,6 +107,37 @@ describe("AuthEdgeService.ValidateToken over mTLS", () => {
   });
 });
 
+describe("AuthEdgeService.IntrospectToken over mTLS (RFC 7662)", () => {
+  it("answers active with the claims for a valid access token", async () => {
+    const client = await testClient(pki, AuthEdgeService, server, "operator");
+    const reply = await client.introspectToken({ token: await token() });
+    client.close();
+    expect(reply.active).toBe(true);
+    expect(reply.claims).toMatchObject({ subject: "user-1", tokenId: "j-1", clientId: "web" });
+  });
+
+  it.each([
+    ["expired", async () => token(Math.floor(Date.now() / 1000) - 60)],
+    ["tampered", async () => `${await token()}x`],
+    ["opaque", async () => "A".repeat(43)],
+  ])("answers active=false and nothing else for an %s token", async (_kind, make) => {
+    const client = await testClient(pki, AuthEdgeService, server, "operator");
+    const reply = await client.introspectToken({ token: await make() });
+    client.close();
+    expect(reply.active).toBe(false);
+    expect(reply.claims).toBeUndefined();
+  });
+
+  it("refuses an empty token as INVALID_ARGUMENT", async () => {
+    const client = await testClient(pki, AuthEdgeService, server, "operator");
+    await expect(client.introspectToken({ token: "" })).rejects.toMatchObject({
+      remoteCode: "INVALID_ARGUMENT",
+      message: "token is required",
+    });
+    client.close();
+  });
+});
+
 describe("AuthEdgeService.ValidateToken over mTLS, at the edges of its input", () => {
   it.each([
     ["huge", 1e300],

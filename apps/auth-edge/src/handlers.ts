@@ -1,10 +1,13 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { defineService, unimplementedHandlers, type ServiceRegistration } from "@authplat/rpc";
 import {
   AuthEdgeService,
   RejectionReason as ProtoRejectionReason,
+  type TokenClaimsSchema,
 } from "@authplat/contracts/auth/auth_edge/v1";
-import type { RejectionReason, TokenValidator } from "./tokens/token-validator.ts";
+import { TokenIntrospector } from "./tokens/token-introspector.ts";
+import type { RejectionReason, TokenValidator, ValidatedClaims } from "./tokens/token-validator.ts";
 
 const REASON: Record<RejectionReason, ProtoRejectionReason> = {
   MALFORMED: ProtoRejectionReason.MALFORMED,
@@ -21,6 +24,30 @@ const REASON: Record<RejectionReason, ProtoRejectionReason> = {
   REVOKED: ProtoRejectionReason.REVOKED,
 };
 
+/** The protobuf form of verified claims, with the caller's SPIFFE ID. */
+function claimsMessage(
+  claims: ValidatedClaims,
+  caller: string,
+): MessageInitShape<typeof TokenClaimsSchema> {
+  return {
+    issuer: claims.issuer,
+    subject: claims.subject,
+    audience: [...claims.audience],
+    expiresAt: timestampFromMs(claims.expiresAt * 1000),
+    issuedAt: timestampFromMs(claims.issuedAt * 1000),
+    ...(claims.notBefore === undefined
+      ? {}
+      : { notBefore: timestampFromMs(claims.notBefore * 1000) }),
+    tokenId: claims.tokenId,
+    clientId: claims.clientId,
+    scopes: [...claims.scopes],
+    sessionId: claims.sessionId ?? "",
+    keyId: claims.keyId,
+    algorithm: claims.algorithm,
+    callerSpiffeId: caller,
+  };
+}
+
 /** The AuthEdgeService registration: protobuf in, one validator call, protobuf out. */
 export function authEdgeRegistration(deps: {
   readonly validator: TokenValidator;
@@ -30,7 +57,10 @@ export function authEdgeRegistration(deps: {
    *   `accessRules`; this is read only by servers started without them (older tests).
    */
   readonly allowedCallers?: readonly string[];
+  /** IntrospectToken's logic; default one over `validator`. */
+  readonly introspector?: TokenIntrospector;
 }): ServiceRegistration {
+  const introspector = deps.introspector ?? new TokenIntrospector({ validator: deps.validator });
   return defineService(
     AuthEdgeService,
     {
@@ -45,29 +75,18 @@ export function authEdgeRegistration(deps: {
             },
           };
         }
-        const claims = result.claims;
         return {
           result: {
             case: "claims",
-            value: {
-              issuer: claims.issuer,
-              subject: claims.subject,
-              audience: [...claims.audience],
-              expiresAt: timestampFromMs(claims.expiresAt * 1000),
-              issuedAt: timestampFromMs(claims.issuedAt * 1000),
-              ...(claims.notBefore === undefined
-                ? {}
-                : { notBefore: timestampFromMs(claims.notBefore * 1000) }),
-              tokenId: claims.tokenId,
-              clientId: claims.clientId,
-              scopes: [...claims.scopes],
-              sessionId: claims.sessionId ?? "",
-              keyId: claims.keyId,
-              algorithm: claims.algorithm,
-              callerSpiffeId: context.caller.toString(),
-            },
+            value: claimsMessage(result.claims, context.caller.toString()),
           },
         };
+      },
+      async introspectToken(request, context) {
+        const result = await introspector.introspect(request.token, request.tokenTypeHint);
+        return result.active
+          ? { active: true, claims: claimsMessage(result.claims, context.caller.toString()) }
+          : { active: false };
       },
     },
     deps.allowedCallers && {

@@ -3,7 +3,6 @@ import { TokenService } from "@authplat/contracts/auth/token/v1";
 import { createLogger } from "@authplat/observability";
 import { AuthEdgeService } from "@authplat/contracts/auth/auth_edge/v1";
 import {
-  createRpcClient,
   everyMethodOverride,
   loadServiceAccessRules,
   runService,
@@ -12,8 +11,16 @@ import {
 import { parseSpiffeId, spiffeIdForService } from "@authplat/spiffe";
 import accessRulesFile from "./access-rules.json" with { type: "json" };
 import { loadAuthEdgeConfig } from "./config.ts";
+import { unconfiguredAuthorizer } from "./ext-authz/authorizer.ts";
+import { extAuthzRegistration } from "./ext-authz/check-handler.ts";
+import { loadEnvoyAuthorizationProtos } from "./ext-authz/envoy-protos.ts";
+import { ExtAuthzService } from "./ext-authz/ext-authz-service.ts";
+import { createDownstreamClient } from "./downstream-client.ts";
 import { authEdgeRegistration } from "./handlers.ts";
 import { JwksCache } from "./jwks/jwks-cache.ts";
+import { RevocationFeed } from "./revocation/revocation-feed.ts";
+import { RevocationSet } from "./revocation/revocation-set.ts";
+import { openRevocationFeedFrom } from "./token-revocation-feed.ts";
 import { fetchJwksFrom } from "./token-service-keys.ts";
 import { TokenValidator } from "./tokens/token-validator.ts";
 
@@ -21,7 +28,17 @@ const config = loadConfigOrExit("auth-edge", () => loadAuthEdgeConfig(process.en
 const logger = createLogger({ service: "auth-edge", level: config.LOG_LEVEL });
 
 try {
-  const tokenService = await createRpcClient(TokenService, {
+  // Envoy's ext_authz contract, parsed once here (about 0.1 s), never on a request.
+  const protosStartedMs = performance.now();
+  const envoyAuthorization = loadEnvoyAuthorizationProtos();
+  logger.info(
+    { ms: Math.round(performance.now() - protosStartedMs) },
+    "Envoy external authorization protos loaded",
+  );
+  // TODO(metrics registry): pass the service's MetricsRegistry (and its client interceptors)
+  // once main.ts builds one; breaker state is then exported as authplat_circuit_breaker_state.
+  const { client: tokenService } = await createDownstreamClient(TokenService, {
+    name: "token",
     address: config.TOKEN_SERVICE_ADDR,
     tls: svidFilesOf(config),
     serverId:
@@ -29,6 +46,8 @@ try {
         ? spiffeIdForService(config.TRUST_DOMAIN, "token")
         : parseSpiffeId(config.TOKEN_SERVICE_SPIFFE_ID),
     defaultTimeoutMs: 2_000,
+    breaker: { failures: config.TOKEN_BREAKER_FAILURES, openMs: config.TOKEN_BREAKER_OPEN_MS },
+    logger,
   });
   const nowMs = () => Date.now();
   const keys = new JwksCache({
@@ -47,6 +66,26 @@ try {
   logger.info({ kids: keys.keyIds }, "JWKS loaded");
   const stopRefreshing = new AbortController();
   void keys.refreshPeriodically(stopRefreshing.signal);
+  const revocations = new RevocationFeed({
+    set: new RevocationSet({ maxEntries: config.REVOCATION_MAX_ENTRIES, nowMs }),
+    // A heartbeat at least three times per staleness bound: two lost ones are not an outage.
+    open: openRevocationFeedFrom(
+      tokenService,
+      Math.min(5_000, Math.floor(config.REVOCATION_MAX_STALENESS_MS / 3)),
+    ),
+    maxStalenessMs: config.REVOCATION_MAX_STALENESS_MS,
+    onDisconnect: (error, reconnectInMs) =>
+      logger.warn({ err: error, reconnectInMs }, "revocation feed disconnected; reconnecting"),
+  });
+  void revocations.run(stopRefreshing.signal);
+  // Ready means able to validate, which needs the revocation list as much as the keys.
+  await Promise.race([
+    revocations.loaded,
+    new Promise((_, reject) =>
+      setTimeout(() => reject(new Error("no revocation snapshot within 120 s")), 120_000).unref(),
+    ),
+  ]);
+  logger.info("revocation list loaded");
   const validator = new TokenValidator({
     keys,
     issuer: config.JWT_ISSUER,
@@ -55,23 +94,51 @@ try {
     clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS,
     nowMs,
     verificationCacheSize: config.JWT_VERIFICATION_CACHE_SIZE,
-    // TODO(revocation feed): pass isRevoked once WatchRevocations is consumed here.
+    isRevoked: (claims) => revocations.isRevoked(claims),
   });
   await runService({
     name: "auth-edge",
     settings: config,
     logger,
+    // A stale revocation list turns health NOT_SERVING (and every RPC UNAVAILABLE) until the
+    // feed is back; the validator fails closed on its own in between readiness rounds.
+    readiness: [
+      { name: "revocation-feed", required: true, check: async () => revocations.check() },
+    ],
+    readinessIntervalMs: 1_000,
     // ALLOWED_CALLERS, when set, replaces the rules file's callers of both RPCs; a deployment's
     // ACCESS_RULES_FILE comes after it (README, "Caller allowlists").
     accessRules: loadServiceAccessRules(config, {
       rules: { file: "apps/auth-edge/src/access-rules.json", content: accessRulesFile },
-      services: [AuthEdgeService],
-      extraOverrides:
-        config.ALLOWED_CALLERS === undefined
+      services: [AuthEdgeService, envoyAuthorization.service],
+      extraOverrides: [
+        ...(config.ALLOWED_CALLERS === undefined
           ? []
-          : [everyMethodOverride("ALLOWED_CALLERS", [AuthEdgeService], config.ALLOWED_CALLERS)],
+          : [everyMethodOverride("ALLOWED_CALLERS", [AuthEdgeService], config.ALLOWED_CALLERS)]),
+        ...(config.EXT_AUTHZ_CALLERS === undefined
+          ? []
+          : [
+              everyMethodOverride(
+                "EXT_AUTHZ_CALLERS",
+                [envoyAuthorization.service],
+                config.EXT_AUTHZ_CALLERS,
+              ),
+            ]),
+      ],
     }),
-    services: [authEdgeRegistration({ validator })],
+    services: [
+      authEdgeRegistration({ validator }),
+      extAuthzRegistration({
+        service: envoyAuthorization.service,
+        // TODO(iam-policy Authorize client): the lead wires iam-policy here; until then routes
+        // that name an action and a resource are refused with UNAVAILABLE (fail closed).
+        extAuthz: new ExtAuthzService({ validator, authorizer: unconfiguredAuthorizer }),
+        answers: {
+          realm: config.EXT_AUTHZ_REALM,
+          forwardAuthorization: config.EXT_AUTHZ_FORWARD_AUTHORIZATION,
+        },
+      }),
+    ],
     onStopped: () => {
       stopRefreshing.abort();
       tokenService.close();

@@ -4,7 +4,7 @@ import { AuthenticationMethod } from "@authplat/contracts/auth/common/v1/authent
 import { KeyStatus, RevocationReason, TokenService } from "@authplat/contracts/auth/token/v1";
 import { createTestPki, startTestServer, testClient, type TestPki } from "@authplat/testing";
 import type { RpcServer } from "@authplat/rpc";
-import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { decodeJwt, decodeProtectedHeader } from "jose";
 import { tokenServiceRegistration } from "./handlers.ts";
 import { KeyManager } from "./keys/key-manager.ts";
@@ -193,6 +193,50 @@ describe("TokenService over mTLS", () => {
     );
     abort.abort();
     issuing.close();
+    edge.close();
+  });
+
+  it("sends heartbeats on request: one at once when resuming, then one while the feed is quiet, with the resume cursor", async () => {
+    const issuing = await testClient(pki, TokenService, server, "session-identity");
+    const edge = await testClient(pki, TokenService, server, "auth-edge");
+    const abort = new AbortController();
+    const first = edge
+      .watchRevocations({}, { signal: abort.signal, timeoutMs: Infinity })
+      [Symbol.asyncIterator]();
+    const snapshot = await first.next();
+    const cursor = snapshot.value!.cursor;
+    const resumed = edge
+      .watchRevocations(
+        { cursor, heartbeatInterval: durationFromMs(100) },
+        { signal: abort.signal, timeoutMs: Infinity },
+      )
+      [Symbol.asyncIterator]();
+    const heartbeat = { snapshot: false, revoked: [], cursor };
+    expect((await resumed.next()).value).toMatchObject(heartbeat);
+    expect((await resumed.next()).value).toMatchObject(heartbeat);
+    const pair = await issuing.issueTokenPair(pairRequest);
+    await issuing.revokeToken({ target: { case: "tokenId", value: pair.tokenId } });
+    let next = await resumed.next();
+    while (next.value?.revoked.length === 0) next = await resumed.next();
+    expect(next.value?.revoked.map((entry: { tokenId: string }) => entry.tokenId)).toEqual([
+      pair.tokenId,
+    ]);
+    expect(next.value?.cursor).not.toBe(cursor);
+    abort.abort();
+    issuing.close();
+    edge.close();
+  });
+
+  it.each([50, 60_001])("refuses a heartbeat interval of %d ms as INVALID_ARGUMENT", async (ms) => {
+    const edge = await testClient(pki, TokenService, server, "auth-edge");
+    const stream = edge.watchRevocations(
+      { heartbeatInterval: durationFromMs(ms) },
+      { timeoutMs: 5_000 },
+    );
+    await expect(stream[Symbol.asyncIterator]().next()).rejects.toMatchObject({
+      remoteCode: "INVALID_ARGUMENT",
+      message: "heartbeat_interval must be between 100 ms and 60 s",
+    });
     edge.close();
   });
 

@@ -1,5 +1,11 @@
 import { create } from "@bufbuild/protobuf";
-import { DurationSchema, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import {
+  DurationSchema,
+  durationMs,
+  timestampFromMs,
+  timestampMs,
+  type Duration,
+} from "@bufbuild/protobuf/wkt";
 import { defineService, type ServiceRegistration } from "@authplat/rpc";
 import { ServiceError } from "@authplat/errors";
 import { AuthenticationMethod } from "@authplat/contracts/auth/common/v1/authentication";
@@ -12,7 +18,11 @@ import {
 import type { KeyManager } from "./keys/key-manager.ts";
 import type { KeyRing, KeyStatus as DomainKeyStatus } from "./keys/key-ring.ts";
 import type { IdTokenIssuer } from "./tokens/id-token.ts";
-import type { RevocationService, RevocationTarget } from "./tokens/revocation-service.ts";
+import type {
+  FeedMessage,
+  RevocationService,
+  RevocationTarget,
+} from "./tokens/revocation-service.ts";
 import type { TokenIssuer } from "./tokens/token-issuer.ts";
 
 /**
@@ -69,6 +79,63 @@ function revocationTarget(request: RevokeTokenRequest): RevocationTarget {
       return { sessionId: target.value };
     case "subject":
       return { subject: target.value };
+  }
+}
+
+const MIN_HEARTBEAT_MS = 100;
+const MAX_HEARTBEAT_MS = 60_000;
+
+/** The requested heartbeat interval in ms, undefined for none; out of range is INVALID_ARGUMENT. */
+function heartbeatIntervalMs(interval: Duration | undefined): number | undefined {
+  if (interval === undefined) return undefined;
+  const ms = durationMs(interval);
+  if (ms === 0) return undefined;
+  if (!(ms >= MIN_HEARTBEAT_MS && ms <= MAX_HEARTBEAT_MS)) {
+    throw new ServiceError(
+      "INVALID_ARGUMENT",
+      `heartbeat_interval must be between ${MIN_HEARTBEAT_MS} ms and ${MAX_HEARTBEAT_MS / 1000} s`,
+    );
+  }
+  return ms;
+}
+
+/**
+ * The feed with heartbeats: one at once (a subscriber that resumes from a cursor otherwise
+ * hears nothing until the next revocation, and could not tell a live stream from a dead one),
+ * then one whenever `intervalMs` passes without a message. A heartbeat carries no entries and
+ * the cursor of the last message sent (or the one the subscriber resumed from).
+ */
+async function* withHeartbeats(
+  feed: AsyncGenerator<FeedMessage>,
+  intervalMs: number,
+  cursor: string,
+  signal: AbortSignal,
+): AsyncGenerator<FeedMessage> {
+  let position = cursor;
+  let pending: Promise<IteratorResult<FeedMessage>> | undefined;
+  try {
+    if (position !== "") yield { snapshot: false, entries: [], cursor: position };
+    while (!signal.aborted) {
+      pending ??= feed.next();
+      let timer: NodeJS.Timeout | undefined;
+      const beat = new Promise<"beat">((resolve) => {
+        timer = setTimeout(() => resolve("beat"), intervalMs);
+      });
+      const next = await Promise.race([pending, beat]);
+      clearTimeout(timer);
+      if (next === "beat") {
+        // Before the first snapshot there is no position to report; the snapshot comes soon.
+        if (position !== "") yield { snapshot: false, entries: [], cursor: position };
+        continue;
+      }
+      pending = undefined;
+      if (next.done === true) return;
+      position = next.value.cursor;
+      yield next.value;
+    }
+  } finally {
+    // The feed ends by itself once `signal` aborts; a pending next() settles then.
+    void feed.return(undefined).catch(() => undefined);
   }
 }
 
@@ -170,7 +237,13 @@ export function tokenServiceRegistration(deps: {
       },
       async *watchRevocations(request, context) {
         const cursor = request.cursor === "" ? undefined : request.cursor;
-        for await (const message of deps.revocations.watch(cursor, context.signal)) {
+        const heartbeatMs = heartbeatIntervalMs(request.heartbeatInterval);
+        const feed = deps.revocations.watch(cursor, context.signal);
+        const messages =
+          heartbeatMs === undefined
+            ? feed
+            : withHeartbeats(feed, heartbeatMs, cursor ?? "", context.signal);
+        for await (const message of messages) {
           yield {
             snapshot: message.snapshot,
             cursor: message.cursor,

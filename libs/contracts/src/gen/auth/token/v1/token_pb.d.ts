@@ -597,6 +597,15 @@ export declare type WatchRevocationsRequest = Message<"auth.token.v1.WatchRevoca
    * @generated from field: string cursor = 1;
    */
   cursor: string;
+
+  /**
+   * When set, the feed sends a heartbeat (`snapshot` false, no `revoked`, the current `cursor`)
+   * at once and then whenever this long passes without a message, so the subscriber can tell a
+   * quiet feed from a dead one. Unset or zero: no heartbeats. Between 100 ms and 60 s.
+   *
+   * @generated from field: google.protobuf.Duration heartbeat_interval = 2;
+   */
+  heartbeatInterval?: Duration | undefined;
 };
 
 /**
@@ -613,7 +622,7 @@ export declare const WatchRevocationsRequestSchema: GenMessage<WatchRevocationsR
 export declare type WatchRevocationsResponse = Message<"auth.token.v1.WatchRevocationsResponse"> & {
   /**
    * True for a snapshot: `revoked` is then the whole live list and replaces what the
-   * subscriber held. False: `revoked` are additions.
+   * subscriber held. False: `revoked` are additions (none in a heartbeat).
    *
    * @generated from field: bool snapshot = 1;
    */

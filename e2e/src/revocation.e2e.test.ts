@@ -1,0 +1,166 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { AuthEdgeService, RejectionReason } from "@authplat/contracts/auth/auth_edge/v1";
+import { RevocationReason, TokenService } from "@authplat/contracts/auth/token/v1";
+import { createRpcClient, RemoteCallError, type RpcClient } from "@authplat/rpc";
+import { parseSpiffeId } from "@authplat/spiffe";
+import { createTestPki, type TestPki } from "@authplat/spiffe/test-pki";
+import { spawnService, type ServiceProcess } from "@authplat/tools/service-process";
+
+// Revocation at the edge with real processes: token's WatchRevocations feed, auth-edge's
+// revocation set, and the fail-closed answer once the feed has been gone too long.
+
+const root = resolve(import.meta.dirname, "..", "..");
+// Short, so the "token gone too long" case takes about a second, not the default 30.
+const MAX_STALENESS_MS = 1_000;
+let pki: TestPki;
+let dataDir: string;
+const processes: ServiceProcess[] = [];
+const output: string[] = [];
+let token: ServiceProcess;
+let tokenPort: number;
+let tokenClient: RpcClient<typeof TokenService>;
+
+function envFor(name: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const files = pki.files(name);
+  return {
+    PATH: process.env["PATH"],
+    LOG_LEVEL: "info",
+    GRPC_PORT: "0",
+    SVID_CERT_FILE: files.certFile,
+    SVID_KEY_FILE: files.keyFile,
+    TRUST_BUNDLE_FILE: files.bundleFile,
+    SHUTDOWN_GRACE_MS: "1000",
+    ACCESS_PROFILE: "development",
+    ...extra,
+  };
+}
+
+async function start(name: string, extra: Record<string, string> = {}) {
+  const child = spawnService({
+    root,
+    name,
+    env: envFor(name, extra),
+    onLine: (line) => output.push(`${name} | ${line}`),
+  });
+  processes.push(child);
+  try {
+    return { child, port: (await child.serving).port };
+  } catch (error) {
+    throw new Error(`${String(error)}\n${output.join("\n")}`);
+  }
+}
+
+async function startEdge(): Promise<RpcClient<typeof AuthEdgeService>> {
+  const { port } = await start("auth-edge", {
+    TOKEN_SERVICE_ADDR: `127.0.0.1:${tokenPort}`,
+    REVOCATION_MAX_STALENESS_MS: String(MAX_STALENESS_MS),
+  });
+  return createRpcClient(AuthEdgeService, {
+    address: `127.0.0.1:${port}`,
+    tls: pki.files("operator"),
+    serverId: parseSpiffeId(pki.idOf("auth-edge")),
+  });
+}
+
+const issue = () =>
+  tokenClient.issueTokenPair({
+    subject: "user-1",
+    clientId: "web",
+    audience: ["https://api.auth.local"],
+    scopes: ["read"],
+    sessionId: "session-1",
+  });
+
+beforeAll(async () => {
+  pki = await createTestPki();
+  dataDir = await mkdtemp(join(tmpdir(), "revocation-e2e-"));
+  ({ child: token, port: tokenPort } = await start("token", { TOKEN_DATA_DIR: dataDir }));
+  tokenClient = await createRpcClient(TokenService, {
+    address: `127.0.0.1:${tokenPort}`,
+    tls: pki.files("operator"),
+    serverId: parseSpiffeId(pki.idOf("token")),
+  });
+}, 60_000);
+
+afterAll(async () => {
+  tokenClient?.close();
+  await Promise.all(processes.map((child) => child.stop()));
+  await pki?.cleanup();
+  if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
+});
+
+describe("revocation at the edge, token and auth-edge as processes", () => {
+  it("rejects a token revoked at token as REVOKED at a running edge and at an edge started later; introspection says inactive", async () => {
+    const edge = await startEdge();
+    const pair = await issue();
+    const other = await issue();
+    expect((await edge.validateToken({ token: pair.accessToken })).result.case).toBe("claims");
+    const active = await edge.introspectToken({ token: pair.accessToken });
+    expect(active).toMatchObject({
+      active: true,
+      claims: { tokenId: pair.tokenId, subject: "user-1", clientId: "web", sessionId: "session-1" },
+    });
+
+    await tokenClient.revokeToken({
+      target: { case: "tokenId", value: pair.tokenId },
+      reason: RevocationReason.ADMINISTRATIVE,
+    });
+    await vi.waitFor(
+      async () => {
+        const reply = await edge.validateToken({ token: pair.accessToken });
+        expect(reply.result).toMatchObject({
+          case: "rejection",
+          value: { reason: RejectionReason.REVOKED, message: "the token has been revoked" },
+        });
+      },
+      { timeout: 5_000, interval: 10 },
+    );
+    const inactive = await edge.introspectToken({ token: pair.accessToken });
+    expect(inactive.active).toBe(false);
+    expect(inactive.claims).toBeUndefined();
+    // Another token of the same subject is untouched.
+    expect((await edge.validateToken({ token: other.accessToken })).result.case).toBe("claims");
+    // An opaque refresh token: not introspectable at the edge yet, so inactive.
+    expect(await edge.introspectToken({ token: other.refreshToken })).toMatchObject({
+      active: false,
+    });
+
+    // An edge that starts after the revocation learns it from the snapshot.
+    const late = await startEdge();
+    expect((await late.validateToken({ token: pair.accessToken })).result).toMatchObject({
+      case: "rejection",
+      value: { reason: RejectionReason.REVOKED },
+    });
+    expect((await late.validateToken({ token: other.accessToken })).result.case).toBe("claims");
+    edge.close();
+    late.close();
+  }, 60_000);
+
+  it("fails closed with UNAVAILABLE and retry pushback once token has been gone longer than the staleness bound", async () => {
+    const edge = await startEdge();
+    const pair = await issue();
+    expect((await edge.validateToken({ token: pair.accessToken })).result.case).toBe("claims");
+    await token.stop();
+    let refusal: unknown;
+    await vi.waitFor(
+      async () => {
+        refusal = await edge.validateToken({ token: pair.accessToken }).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        expect(refusal).toBeInstanceOf(RemoteCallError);
+      },
+      { timeout: 15_000, interval: 50 },
+    );
+    expect(refusal).toMatchObject({ grpcCode: grpc.status.UNAVAILABLE, remoteCode: "UNAVAILABLE" });
+    expect((refusal as RemoteCallError).retryAfterMs).toBeGreaterThan(0);
+    await expect(edge.introspectToken({ token: pair.accessToken })).rejects.toMatchObject({
+      grpcCode: grpc.status.UNAVAILABLE,
+    });
+    edge.close();
+  }, 60_000);
+});
