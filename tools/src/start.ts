@@ -24,6 +24,9 @@ const settings = loadConfig(
   z.object({
     TRUST_DOMAIN: z.string().default("auth.local"),
     DEV_PKI_DIR: z.string().default(".dev/pki"),
+    // Development rules let the operator identity call every RPC, so tools can exercise them
+    // (README, "Caller allowlists"); ACCESS_PROFILE=production tries the production rules.
+    ACCESS_PROFILE: z.enum(["production", "development"]).default("development"),
     // V8 settings for an idle footprint under 90 MB per service: a 1 MB young generation
     // (instead of up to 16 MB per semi-space, which start-up fills and never returns) and one
     // V8 worker thread. See docs/decisions.md, "Footprint".
@@ -47,6 +50,14 @@ console.log(
       : `dev PKI: up to date in ${pkiDir}`,
 );
 
+// Each service's Prometheus endpoint, http://127.0.0.1:<port>/metrics (see README, "Metrics and traces").
+const METRICS_PORTS: Readonly<Record<string, number>> = {
+  "auth-edge": 9461,
+  token: 9462,
+  "session-identity": 9463,
+  "iam-policy": 9464,
+  mfa: 9465,
+};
 const width = Math.max(...PLATFORM_SERVICES.map((s) => s.name.length));
 const color = process.stdout.isTTY === true && process.env["NO_COLOR"] === undefined;
 const supervisor = new Supervisor({
@@ -61,6 +72,8 @@ const supervisor = new Supervisor({
         SVID_CERT_FILE: resolve(pkiDir, `${name}.pem`),
         SVID_KEY_FILE: resolve(pkiDir, `${name}-key.pem`),
         TRUST_BUNDLE_FILE: resolve(pkiDir, "bundle.pem"),
+        METRICS_PORT: String(METRICS_PORTS[name] ?? 0),
+        ACCESS_PROFILE: settings.ACCESS_PROFILE,
       },
       onLine: (line) => console.log(formatLogLine(name, line, { color, nameWidth: width })),
       entry: "bundle",
@@ -94,7 +107,10 @@ console.log(
         `(${failed.join(", ")} did not start; fix the cause above, then type "start NAME"):`,
 );
 for (const s of serving)
-  console.log(`  ${s.name.padEnd(width)}  127.0.0.1:${s.port}  ${s.spiffeId}`);
+  console.log(
+    `  ${s.name.padEnd(width)}  127.0.0.1:${s.port}  ${s.spiffeId}  ` +
+      `metrics http://127.0.0.1:${METRICS_PORTS[s.name] ?? "-"}/metrics`,
+  );
 console.log(
   `\ncall them with the operator certificate, e.g.\n` +
     `  grpcurl -cacert ${settings.DEV_PKI_DIR}/bundle.pem -cert ${settings.DEV_PKI_DIR}/operator.pem ` +

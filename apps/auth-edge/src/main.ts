@@ -6,6 +6,7 @@ import {
   everyMethodOverride,
   loadServiceAccessRules,
   runService,
+  startServiceTelemetry,
   svidFilesOf,
 } from "@authplat/rpc";
 import { parseSpiffeId, spiffeIdForService } from "@authplat/spiffe";
@@ -35,8 +36,9 @@ try {
     { ms: Math.round(performance.now() - protosStartedMs) },
     "Envoy external authorization protos loaded",
   );
-  // TODO(metrics registry): pass the service's MetricsRegistry (and its client interceptors)
-  // once main.ts builds one; breaker state is then exported as authplat_circuit_breaker_state.
+  // Built before the clients so their calls are measured and traced and the breakers' state is
+  // exported (authplat_circuit_breaker_state).
+  const telemetry = await startServiceTelemetry({ name: "auth-edge", settings: config, logger });
   const { client: tokenService } = await createDownstreamClient(TokenService, {
     name: "token",
     address: config.TOKEN_SERVICE_ADDR,
@@ -48,6 +50,8 @@ try {
     defaultTimeoutMs: 2_000,
     breaker: { failures: config.TOKEN_BREAKER_FAILURES, openMs: config.TOKEN_BREAKER_OPEN_MS },
     logger,
+    metrics: telemetry.metrics,
+    interceptors: telemetry.clientInterceptors,
   });
   const nowMs = () => Date.now();
   const keys = new JwksCache({
@@ -100,6 +104,7 @@ try {
     name: "auth-edge",
     settings: config,
     logger,
+    telemetry,
     // A stale revocation list turns health NOT_SERVING (and every RPC UNAVAILABLE) until the
     // feed is back; the validator fails closed on its own in between readiness rounds.
     readiness: [

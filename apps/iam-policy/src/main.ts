@@ -3,7 +3,7 @@ import { createLogAuditSink } from "@authplat/audit";
 import { loadConfigOrExit } from "@authplat/config";
 import { IamPolicyService } from "@authplat/contracts/auth/iam_policy/v1";
 import { createLogger } from "@authplat/observability";
-import { loadServiceAccessRules, runService } from "@authplat/rpc";
+import { loadServiceAccessRules, runService, startServiceTelemetry } from "@authplat/rpc";
 import accessRulesFile from "./access-rules.json" with { type: "json" };
 import { loadIamPolicyConfig } from "./config.ts";
 import { iamPolicyRegistration } from "./handlers.ts";
@@ -13,13 +13,12 @@ import { DecisionService } from "./policy/decision-service.ts";
 import { readPolicyBundle } from "./policy/policy-bundle.ts";
 import { BundleError } from "./policy/policy-engine.ts";
 import { PolicyStore, type ReloadOutcome } from "./policy/policy-store.ts";
-import type { PolicyMetrics } from "./policy-metrics.ts";
+import { createPolicyMetrics, type PolicyMetrics } from "./policy-metrics.ts";
 
 const config = loadConfigOrExit("iam-policy", () => loadIamPolicyConfig(process.env));
 const logger = createLogger({ service: "iam-policy", level: config.LOG_LEVEL });
-// TODO(telemetry wiring): register createPolicyMetrics on the service's metrics registry once
-// runService hands one out (libs/platform/rpc telemetry); until then reloads are only logged.
-const metrics = undefined as PolicyMetrics | undefined;
+// Set once the first bundle is loaded (the metrics carry its version).
+let metrics: PolicyMetrics | undefined;
 
 function logReload(outcome: ReloadOutcome): void {
   metrics?.recordReload(outcome);
@@ -38,6 +37,7 @@ function logReload(outcome: ReloadOutcome): void {
 }
 
 try {
+  const telemetry = await startServiceTelemetry({ name: "iam-policy", settings: config, logger });
   const store = await PolicyStore.open({
     engine: new CedarEngine(),
     read: () => readPolicyBundle(config.POLICY_DIR),
@@ -51,6 +51,8 @@ try {
     },
     "policy bundle loaded",
   );
+  metrics = createPolicyMetrics(telemetry.metrics, store.current.version);
+  const policyMetrics = metrics;
   const stopWatching = config.POLICY_WATCH
     ? store.watch(config.POLICY_DIR, {
         debounceMs: config.POLICY_RELOAD_DEBOUNCE_MS,
@@ -74,12 +76,13 @@ try {
     newDecisionId: randomUUID,
     allowSampleRate: config.AUDIT_ALLOW_SAMPLE_RATE,
     random: Math.random,
-    ...(metrics ? { onDecision: (outcome) => metrics.recordDecision(outcome) } : {}),
+    onDecision: (outcome) => policyMetrics.recordDecision(outcome),
   });
   await runService({
     name: "iam-policy",
     settings: config,
     logger,
+    telemetry,
     accessRules: loadServiceAccessRules(config, {
       rules: { file: "apps/iam-policy/src/access-rules.json", content: accessRulesFile },
       services: [IamPolicyService],

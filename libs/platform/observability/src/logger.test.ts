@@ -41,4 +41,59 @@ describe("createLogger", () => {
     expect(line).not.toContain("hunter2");
     expect(lines[0]).toMatchObject({ refreshToken: "[redacted]" });
   });
+
+  it("prints error codes, which are not secrets", () => {
+    const { lines, stream } = capture();
+    const logger = createLogger({ service: "token", level: "info", destination: stream });
+    logger.info(
+      { code: "REFRESH_TOKEN_REUSED", status: "UNAUTHENTICATED", err: { code: "ECONNREFUSED" } },
+      "rpc failed",
+    );
+    expect(lines[0]).toMatchObject({
+      code: "REFRESH_TOKEN_REUSED",
+      err: { code: "ECONNREFUSED" },
+    });
+  });
+
+  it("still redacts authorization codes, one-time codes, verifiers and client secrets", () => {
+    const { lines, stream } = capture();
+    const logger = createLogger({
+      service: "session-identity",
+      level: "info",
+      destination: stream,
+    });
+    logger.info(
+      {
+        authorizationCode: "ac-top",
+        request: { code: "ac-in-request", codeVerifier: "pkce-verifier", clientSecret: "cs-1" },
+        body: { code: "ac-in-body", code_verifier: "pkce-2", client_secret: "cs-2" },
+        challenge: { totpCode: "123456", backupCode: "bk-9999" },
+        session: { sessionToken: "st-secret" },
+        headers: { authorization: "Bearer at-secret", cookie: "sid=cookie-secret" },
+      },
+      "exchange",
+    );
+    const line = JSON.stringify(lines[0]);
+    for (const secret of [
+      "ac-top",
+      "ac-in-request",
+      "ac-in-body",
+      "pkce-verifier",
+      "pkce-2",
+      "cs-1",
+      "cs-2",
+      "123456",
+      "bk-9999",
+      "st-secret",
+      "at-secret",
+      "cookie-secret",
+    ]) {
+      expect(line).not.toContain(secret);
+    }
+    expect(lines[0]).toMatchObject({
+      authorizationCode: "[redacted]",
+      request: { code: "[redacted]", codeVerifier: "[redacted]" },
+      challenge: { totpCode: "[redacted]" },
+    });
+  });
 });

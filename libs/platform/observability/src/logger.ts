@@ -14,23 +14,54 @@ export interface LoggerOptions {
 }
 
 /**
- * Field paths whose values are replaced before a line is written, wherever they appear in the
- * first two levels of a log object. Secrets must never reach logs (OWASP ASVS V16.2.5).
+ * Field names that always hold a secret, redacted wherever they appear in the first two
+ * levels of a log object. Secrets must never reach logs (OWASP ASVS V16.2.5).
+ *
+ * A bare `code` is deliberately not here: on log lines `code` is the platform's stable error
+ * code (and `err.code` a Node error code such as `ECONNREFUSED`), which operators need to read.
+ * Secret codes are named precisely instead: `authorizationCode`, `totpCode`, `backupCode`, or
+ * the `code` field of a request payload (see {@link REDACTED_PAYLOAD_KEYS}).
  */
-export const REDACTED_PATHS: readonly string[] = [
+const SECRET_KEYS: readonly string[] = [
   "password",
   "secret",
+  "clientSecret",
+  "client_secret",
   "token",
   "accessToken",
   "refreshToken",
   "access_token",
   "refresh_token",
   "idToken",
+  "id_token",
+  "sessionToken",
+  "session_token",
   "privateKey",
   "authorization",
-  "code",
+  "cookie",
+  "authorizationCode",
+  "authorization_code",
+  "totpCode",
+  "totp_code",
+  "backupCode",
+  "backup_code",
+  "otp",
   "codeVerifier",
-].flatMap((key) => [key, `*.${key}`]);
+  "code_verifier",
+];
+
+/**
+ * Keys under which a request payload is logged. Protobuf requests carry secrets in a generic
+ * `code` field (the OAuth authorization code of `ExchangeCode`, the one-time code of an MFA
+ * challenge), so `code` is redacted one level below these keys.
+ */
+const REDACTED_PAYLOAD_KEYS: readonly string[] = ["request", "req", "body", "params", "query"];
+
+/** The pino redaction paths of {@link createLogger}. */
+export const REDACTED_PATHS: readonly string[] = [
+  ...SECRET_KEYS.flatMap((key) => [key, `*.${key}`]),
+  ...REDACTED_PAYLOAD_KEYS.map((key) => `${key}.code`),
+];
 
 /**
  * Creates the JSON logger of a service. Every line carries `service`, and, inside a request,

@@ -82,3 +82,9 @@ export {
   type CircuitStateChange,
   type TripPolicy,
 } from "./circuit-breaker.ts";
+export {
+  startServiceTelemetry,
+  type ServiceTelemetry,
+  type ServiceTelemetryOptions,
+  type TelemetrySettings,
+} from "./telemetry/service-telemetry.ts";

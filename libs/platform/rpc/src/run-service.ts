@@ -4,9 +4,14 @@ import type { SvidFiles } from "./credentials.ts";
 import { serveUntilSignalled } from "./lifecycle.ts";
 import { monitorReadiness, type ReadinessCheck } from "./readiness.ts";
 import { startRpcServer, type RpcServer, type RpcServerOptions } from "./server.ts";
+import {
+  startServiceTelemetry,
+  type ServiceTelemetry,
+  type TelemetrySettings,
+} from "./telemetry/service-telemetry.ts";
 
 /** The common settings a service process runs with (see `serviceEnv` in `@authplat/config`). */
-export interface ServiceSettings {
+export interface ServiceSettings extends TelemetrySettings {
   readonly TRUST_DOMAIN: string;
   readonly GRPC_HOST: string;
   readonly GRPC_PORT: number;
@@ -48,6 +53,12 @@ export interface RunServiceOptions {
   readonly readiness?: readonly ReadinessCheck[];
   /** Time between readiness rounds, their timeout and the retry pushback; default 2000 ms. */
   readonly readinessIntervalMs?: number;
+  /**
+   * The service's metrics and traces. Build it first in `main.ts` (`startServiceTelemetry`) when
+   * clients made before the server need its interceptors or other code registers metrics;
+   * otherwise `runService` builds it from the settings (`METRICS_PORT`, `OTEL_*`).
+   */
+  readonly telemetry?: ServiceTelemetry;
   readonly onStopped?: () => Promise<void> | void;
 }
 
@@ -57,6 +68,13 @@ export interface RunServiceOptions {
  * turns SERVING when the service can answer.
  */
 export async function runService(options: RunServiceOptions): Promise<RpcServer> {
+  const telemetry =
+    options.telemetry ??
+    (await startServiceTelemetry({
+      name: options.name,
+      settings: options.settings,
+      logger: options.logger,
+    }));
   const server = await startRpcServer({
     name: options.name,
     host: options.settings.GRPC_HOST,
@@ -64,7 +82,7 @@ export async function runService(options: RunServiceOptions): Promise<RpcServer>
     tls: svidFilesOf(options.settings),
     services: options.services,
     ...(options.accessRules === undefined ? {} : { accessRules: options.accessRules }),
-    ...(options.observers === undefined ? {} : { observers: options.observers }),
+    observers: [...telemetry.observers, ...(options.observers ?? [])],
     ...(options.interceptors === undefined ? {} : { interceptors: options.interceptors }),
     logger: options.logger,
     shutdownGraceMs: options.settings.SHUTDOWN_GRACE_MS,
@@ -88,6 +106,7 @@ export async function runService(options: RunServiceOptions): Promise<RpcServer>
     onStopped: async () => {
       monitor?.stop();
       await options.onStopped?.();
+      await telemetry.shutdown();
     },
   });
   return server;
