@@ -72,6 +72,9 @@ const supervisor = new Supervisor({
         SVID_CERT_FILE: resolve(pkiDir, `${name}.pem`),
         SVID_KEY_FILE: resolve(pkiDir, `${name}-key.pem`),
         TRUST_BUNDLE_FILE: resolve(pkiDir, "bundle.pem"),
+        // V8 code cache on disk: from the second start on, the packages' modules are not compiled
+        // again (measured: token starts in ~0.9-1.0 s instead of ~1.07-1.09 s).
+        NODE_COMPILE_CACHE: resolve(root, ".cache", "node-compile"),
         METRICS_PORT: String(METRICS_PORTS[name] ?? 0),
         ACCESS_PROFILE: settings.ACCESS_PROFILE,
       },
