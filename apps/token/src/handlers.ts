@@ -23,7 +23,7 @@ import type {
   RevocationService,
   RevocationTarget,
 } from "./tokens/revocation-service.ts";
-import type { TokenIssuer } from "./tokens/token-issuer.ts";
+import type { TokenIssuer, TokenPair } from "./tokens/token-issuer.ts";
 
 /**
  * SPIFFE IDs allowed to call each token RPC.
@@ -139,6 +139,20 @@ async function* withHeartbeats(
   }
 }
 
+/** The fields IssueTokenPair and RefreshTokens answer alike. */
+function pairMessage(pair: TokenPair) {
+  return {
+    accessToken: pair.accessToken,
+    tokenType: "Bearer",
+    accessTokenExpiresAt: timestampFromMs(pair.accessTokenExpiresAtMs),
+    refreshToken: pair.refreshToken,
+    refreshTokenExpiresAt: timestampFromMs(pair.refreshTokenExpiresAtMs),
+    tokenId: pair.tokenId,
+    familyId: pair.familyId,
+    scopes: [...pair.scopes],
+  };
+}
+
 /** The TokenService registration: protobuf in, domain call, protobuf out. */
 export function tokenServiceRegistration(deps: {
   readonly issuer: TokenIssuer;
@@ -161,16 +175,7 @@ export function tokenServiceRegistration(deps: {
           scopes: request.scopes,
           sessionId: request.sessionId,
         });
-        return {
-          accessToken: pair.accessToken,
-          tokenType: "Bearer",
-          accessTokenExpiresAt: timestampFromMs(pair.accessTokenExpiresAtMs),
-          refreshToken: pair.refreshToken,
-          refreshTokenExpiresAt: timestampFromMs(pair.refreshTokenExpiresAtMs),
-          tokenId: pair.tokenId,
-          familyId: pair.familyId,
-          scopes: [...pair.scopes],
-        };
+        return pairMessage(pair);
       },
       async refreshTokens(request, context) {
         const pair = await deps.issuer.refresh({
@@ -180,14 +185,7 @@ export function tokenServiceRegistration(deps: {
           caller: context.caller.toString(),
         });
         return {
-          accessToken: pair.accessToken,
-          tokenType: "Bearer",
-          accessTokenExpiresAt: timestampFromMs(pair.accessTokenExpiresAtMs),
-          refreshToken: pair.refreshToken,
-          refreshTokenExpiresAt: timestampFromMs(pair.refreshTokenExpiresAtMs),
-          tokenId: pair.tokenId,
-          familyId: pair.familyId,
-          scopes: [...pair.scopes],
+          ...pairMessage(pair),
           subject: pair.subject,
           sessionId: pair.sessionId ?? "",
         };
