@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomUUID, X509Certificate } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary, type DescMethod } from "@bufbuild/protobuf";
 import {
@@ -222,12 +222,143 @@ export function callerFromCertificate(der: Buffer | undefined, trustDomain: stri
 }
 
 /**
- * Built-in: the peer's SVID. Sets `caller` from the verified client certificate, or fails
- * with UNAUTHENTICATED when there is none or it is not a valid SVID of `trustDomain`.
+ * Key of the connection a request arrived on, carried by its `peerCertificate` reader (see
+ * {@link peerCertificateReader}).
+ *
+ * @internal
  */
-export function peerSvidInterceptor(trustDomain: string): ServerInterceptor {
+export const PEER_CONNECTION: unique symbol = Symbol("authplat.rpc.peer-connection");
+
+/**
+ * `ServerRequest.peerCertificate` as the server builds it: reads the peer's DER and, when the
+ * transport exposes it, names the connection (an object that lives exactly as long as it).
+ *
+ * @internal
+ */
+export type PeerCertificateReader = (() => Buffer | undefined) & {
+  readonly [PEER_CONNECTION]?: object;
+};
+
+/**
+ * Tags `read` with the connection it reads from, so the peer's verified identity can be kept
+ * for the life of that connection; `connection` undefined leaves `read` as it is (every call
+ * then reads and checks the certificate).
+ *
+ * @internal
+ */
+export function peerCertificateReader(
+  read: () => Buffer | undefined,
+  connection: object | undefined,
+): PeerCertificateReader {
+  if (connection !== undefined)
+    (read as { [PEER_CONNECTION]?: object })[PEER_CONNECTION] = connection;
+  return read;
+}
+
+/** The outcome of checking one connection's peer certificate, kept for the connection's life. */
+interface PeerIdentity {
+  readonly trustDomain: string;
+  /** The verified caller, or the error every call on this connection fails with. */
+  readonly outcome: SpiffeId | ServiceError;
+  /** Validity period of the leaf, epoch milliseconds. */
+  readonly notBeforeMs: number;
+  readonly notAfterMs: number;
+}
+
+/*
+ * Keyed by the connection (grpc-js's HTTP/2 session), so an entry goes with its connection. A
+ * peer cannot change its certificate within one connection: TLS 1.3 has no renegotiation (RFC 8446
+ * §4.6.2 post-handshake authentication is never requested by this server), and Node's HTTP/2
+ * refuses TLS 1.2 renegotiation (`disableRenegotiation()` on every session's socket, as RFC 9113
+ * §9.2.1 requires: "A deployment of HTTP/2 over TLS 1.2 MUST disable renegotiation"). A client
+ * that reconnects, e.g. with a rotated SVID, opens a new session and so gets a new entry.
+ */
+const identities = new WeakMap<object, PeerIdentity>();
+let certificateChecks = 0;
+
+/**
+ * How many times a peer certificate was read and checked (not served from the per-connection
+ * cache) in this process. For tests.
+ *
+ * @internal
+ */
+export function peerCertificateChecks(): number {
+  return certificateChecks;
+}
+
+function checkPeer(der: Buffer | undefined, trustDomain: string): PeerIdentity {
+  certificateChecks++;
+  let outcome: SpiffeId | ServiceError;
+  try {
+    outcome = callerFromCertificate(der, trustDomain);
+  } catch (error) {
+    if (!(error instanceof ServiceError)) throw error;
+    outcome = error;
+  }
+  if (der === undefined || outcome instanceof ServiceError) {
+    return { trustDomain, outcome, notBeforeMs: -Infinity, notAfterMs: Infinity };
+  }
+  // Parsed without the reflection-heavy X.509 library: only the two dates are needed here.
+  const certificate = new X509Certificate(der);
+  return {
+    trustDomain,
+    outcome,
+    notBeforeMs: certificate.validFromDate.getTime(),
+    notAfterMs: certificate.validToDate.getTime(),
+  };
+}
+
+/**
+ * The verified caller of a request: the SPIFFE ID of its peer certificate (see
+ * {@link callerFromCertificate}), checked once per connection when the reader names one and
+ * read afresh otherwise; either way the certificate's validity period is checked against
+ * `nowMs` on every call, so a connection outliving its client's SVID stops being served.
+ *
+ * @internal
+ */
+export function verifiedCaller(
+  peerCertificate: PeerCertificateReader,
+  trustDomain: string,
+  nowMs: number,
+): SpiffeId {
+  const connection = peerCertificate[PEER_CONNECTION];
+  let identity = connection === undefined ? undefined : identities.get(connection);
+  if (identity === undefined || identity.trustDomain !== trustDomain) {
+    identity = checkPeer(peerCertificate(), trustDomain);
+    if (connection !== undefined) identities.set(connection, identity);
+  }
+  if (identity.outcome instanceof ServiceError) throw identity.outcome;
+  // RFC 5280 §4.1.2.5: "The validity period for a certificate is the period of time from
+  // notBefore through notAfter, inclusive." The handshake checked it when the connection was
+  // made; a long-lived connection must not outlast it.
+  if (nowMs > identity.notAfterMs) {
+    throw new ServiceError("UNAUTHENTICATED", "the client certificate has expired");
+  }
+  if (nowMs < identity.notBeforeMs) {
+    throw new ServiceError("UNAUTHENTICATED", "the client certificate is not yet valid");
+  }
+  return identity.outcome;
+}
+
+/** Options of {@link peerSvidInterceptor}. */
+export interface PeerSvidOptions {
+  /** The clock the certificate's validity is checked against, epoch ms; default `Date.now`. */
+  readonly now?: () => number;
+}
+
+/**
+ * Built-in: the peer's SVID. Sets `caller` from the verified client certificate, or fails
+ * with UNAUTHENTICATED when there is none, it is not a valid SVID of `trustDomain`, or it is
+ * outside its validity period at the time of the call. The certificate is checked once per
+ * connection when the server names the connection (see {@link verifiedCaller}).
+ */
+export function peerSvidInterceptor(
+  trustDomain: string,
+  options: PeerSvidOptions = {},
+): ServerInterceptor {
+  const now = options.now ?? Date.now;
   return (next) => async (req) =>
-    next({ ...req, caller: callerFromCertificate(req.peerCertificate(), trustDomain) });
+    next({ ...req, caller: verifiedCaller(req.peerCertificate, trustDomain, now()) });
 }
 
 /**
@@ -343,6 +474,8 @@ export interface ServerPipelineOptions {
   readonly observers: readonly ServerInterceptor[];
   /** The service's own interceptors; they see `caller` and the raw request bytes. */
   readonly interceptors: readonly ServerInterceptor[];
+  /** The clock peer certificates' validity is checked against, epoch ms; default `Date.now`. */
+  readonly now?: () => number;
 }
 
 /**
@@ -356,7 +489,7 @@ export function serverPipeline(options: ServerPipelineOptions): ServerNext {
       contextInterceptor,
       ...options.observers,
       errorInterceptor(options.logger),
-      peerSvidInterceptor(options.trustDomain),
+      peerSvidInterceptor(options.trustDomain, { now: options.now }),
       accessRuleInterceptor(options.accessRules),
       availabilityInterceptor(options.gate),
       ...options.interceptors,

@@ -17,11 +17,12 @@ import type {
 } from "./interceptor.ts";
 import { addReflection } from "./reflection.ts";
 import {
-  callerFromCertificate,
+  peerCertificateReader,
   serverPipeline,
   statusOfFailure,
   type AccessRuleSet,
   type UntypedHandler,
+  verifiedCaller,
 } from "./server-chain.ts";
 import type { FailureStatus } from "./status-mapping.ts";
 
@@ -108,6 +109,37 @@ function callSignal(call: ServerCall, deadlineMs: number): AbortSignal {
   return abort.signal;
 }
 
+/**
+ * The HTTP/2 session a call arrived on, or undefined when it cannot be reached. grpc-js has no
+ * public API for it; in 1.14 a handler's call object holds the intercepting call in `call`,
+ * wrapped by one `nextCall` per grpc-js server interceptor, down to the base call whose
+ * `stream.session` is the session `getAuthContext()` reads the peer certificate from. The peer
+ * identity is kept per session (see `verifiedCaller`); when grpc-js is shaped otherwise this
+ * answers undefined and the certificate is read and checked on every call, as before.
+ *
+ * @internal
+ */
+export function connectionOf(call: object): object | undefined {
+  let layer: unknown = (call as { call?: unknown }).call;
+  for (let depth = 0; depth < 16 && typeof layer === "object" && layer !== null; depth++) {
+    const stream: unknown = (layer as { stream?: unknown }).stream;
+    if (typeof stream === "object" && stream !== null) {
+      const session: unknown = (stream as { session?: unknown }).session;
+      return typeof session === "object" && session !== null ? session : undefined;
+    }
+    layer = (layer as { nextCall?: unknown }).nextCall;
+  }
+  return undefined;
+}
+
+/** Reads the peer's leaf certificate as grpc-js exposes it (not free: see `connectionOf`). */
+function peerCertificateOf(call: ServerCall): () => Buffer | undefined {
+  return peerCertificateReader(
+    () => call.getAuthContext().sslPeerCertificate?.raw,
+    connectionOf(call),
+  );
+}
+
 function serverRequest(info: MethodInfo, call: ServerCall): ServerRequest {
   const deadlineMs = deadlineOf(call);
   return {
@@ -119,8 +151,8 @@ function serverRequest(info: MethodInfo, call: ServerCall): ServerRequest {
     signal: callSignal(call, deadlineMs),
     header: call.metadata,
     message: call.request,
-    // Lazy: reading the peer certificate from the TLS socket is not free.
-    peerCertificate: () => call.getAuthContext().sslPeerCertificate?.raw,
+    // Lazy and checked once per connection: reading the peer certificate is not free.
+    peerCertificate: peerCertificateOf(call),
   };
 }
 
@@ -247,7 +279,7 @@ function svidCheckingServer(server: grpc.Server, trustDomain: string): grpc.Serv
     (handler: (...args: never[]) => unknown) =>
     (call: ServerCall, callback?: (status: FailureStatus) => void) => {
       try {
-        callerFromCertificate(call.getAuthContext().sslPeerCertificate?.raw, trustDomain);
+        verifiedCaller(peerCertificateOf(call), trustDomain, Date.now());
       } catch (error) {
         const status = statusOfFailure(error);
         if (callback === undefined) call.emit("error", status);
