@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Duplex } from "node:stream";
@@ -9,7 +9,7 @@ import { createCa, issueSvid, type DevCa } from "@authplat/spiffe/dev-pki";
 import { defineService, sameCallersForAll } from "./handlers.ts";
 import { serveReflectionStream, type ReflectionCall } from "./reflection.ts";
 import { startRpcServer, type RpcServer } from "./server.ts";
-import { rawCredentials, rawUnaryCall, StreamsService } from "./test-support.ts";
+import { rawCredentials, rawUnaryCall, StreamsService, writeServerSvid } from "./test-support.ts";
 import { unimplementedHandlers } from "./unimplemented.ts";
 
 const TRUST_DOMAIN = "auth.local";
@@ -27,20 +27,17 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "authplat-health-"));
   ca = await createCa({ trustDomain: TRUST_DOMAIN, validityMs: 3_600_000 });
   bundle = Buffer.from(ca.certPem);
-  const svid = await issueSvid(ca, { spiffeId: `spiffe://${TRUST_DOMAIN}/ns/auth/sa/token` });
-  await writeFile(join(dir, "bundle.pem"), ca.certPem);
-  await writeFile(join(dir, "token.pem"), svid.certPem);
-  await writeFile(join(dir, "token-key.pem"), svid.keyPem, { mode: 0o600 });
+  const tls = await writeServerSvid(
+    dir,
+    ca,
+    `spiffe://${TRUST_DOMAIN}/ns/auth/sa/token`,
+    TRUST_DOMAIN,
+  );
   server = await startRpcServer({
     name: "token",
     host: "127.0.0.1",
     port: 0,
-    tls: {
-      certFile: join(dir, "token.pem"),
-      keyFile: join(dir, "token-key.pem"),
-      bundleFile: join(dir, "bundle.pem"),
-      trustDomain: TRUST_DOMAIN,
-    },
+    tls,
     services: [
       defineService(
         StreamsService,

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -9,7 +9,7 @@ import { createLogger } from "@authplat/observability";
 import { createCa, issueSvid, type DevCa } from "@authplat/spiffe/dev-pki";
 import { defineService, sameCallersForAll } from "./handlers.ts";
 import { startRpcServer, type RpcServer } from "./server.ts";
-import { rawCredentials, rawUnaryCall } from "./test-support.ts";
+import { rawCredentials, rawUnaryCall, writeServerSvid } from "./test-support.ts";
 import { unimplementedHandlers } from "./unimplemented.ts";
 
 const TRUST_DOMAIN = "auth.local";
@@ -35,21 +35,18 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "authplat-p21-"));
   ca = await createCa({ trustDomain: TRUST_DOMAIN, validityMs: 24 * HOUR });
   foreignCa = await createCa({ trustDomain: TRUST_DOMAIN, validityMs: 24 * HOUR });
-  const serverSvid = await issueSvid(ca, { spiffeId: `spiffe://${TRUST_DOMAIN}/ns/auth/sa/token` });
+  const tls = await writeServerSvid(
+    dir,
+    ca,
+    `spiffe://${TRUST_DOMAIN}/ns/auth/sa/token`,
+    TRUST_DOMAIN,
+  );
   bundle = Buffer.from(ca.certPem);
-  await writeFile(join(dir, "bundle.pem"), ca.certPem);
-  await writeFile(join(dir, "token.pem"), serverSvid.certPem);
-  await writeFile(join(dir, "token-key.pem"), serverSvid.keyPem, { mode: 0o600 });
   server = await startRpcServer({
     name: "token",
     host: "127.0.0.1",
     port: 0,
-    tls: {
-      certFile: join(dir, "token.pem"),
-      keyFile: join(dir, "token-key.pem"),
-      bundleFile: join(dir, "bundle.pem"),
-      trustDomain: TRUST_DOMAIN,
-    },
+    tls,
     logger: createLogger({ service: "property-21", level: "silent" }),
     shutdownGraceMs: 1_000,
     services: [

@@ -1,6 +1,6 @@
 import { X509Certificate } from "node:crypto";
 import { once } from "node:events";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tls from "node:tls";
@@ -19,7 +19,7 @@ import {
   peerSvidInterceptor,
 } from "./server-chain.ts";
 import { startRpcServer, type RpcServer } from "./server.ts";
-import { rawCredentials, StreamsService } from "./test-support.ts";
+import { rawCredentials, StreamsService, writeServerSvid } from "./test-support.ts";
 
 const TRUST_DOMAIN = "auth.local";
 const HOUR = 3_600_000;
@@ -34,21 +34,13 @@ let bundle: Buffer;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "authplat-peer-svid-"));
   ca = await createCa({ trustDomain: TRUST_DOMAIN, validityMs: 24 * HOUR });
-  const own = await issueSvid(ca, { spiffeId: idOf("token"), validityMs: HOUR });
+  const tls = await writeServerSvid(dir, ca, idOf("token"), TRUST_DOMAIN, HOUR);
   bundle = Buffer.from(ca.certPem);
-  await writeFile(join(dir, "bundle.pem"), ca.certPem);
-  await writeFile(join(dir, "token.pem"), own.certPem);
-  await writeFile(join(dir, "token-key.pem"), own.keyPem, { mode: 0o600 });
   server = await startRpcServer({
     name: "peer-svid-test",
     host: "127.0.0.1",
     port: 0,
-    tls: {
-      certFile: join(dir, "token.pem"),
-      keyFile: join(dir, "token-key.pem"),
-      bundleFile: join(dir, "bundle.pem"),
-      trustDomain: TRUST_DOMAIN,
-    },
+    tls,
     logger: createLogger({ service: "peer-svid-test", level: "silent" }),
     shutdownGraceMs: 1_000,
     services: [

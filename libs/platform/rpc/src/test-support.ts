@@ -5,7 +5,11 @@
  * @internal
  * @module
  */
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
+import { issueSvid, type DevCa } from "@authplat/spiffe/dev-pki";
+import type { SvidFiles } from "./credentials.ts";
 import { create, createFileRegistry, type DescService } from "@bufbuild/protobuf";
 import type { GenService } from "@bufbuild/protobuf/codegenv2";
 import {
@@ -120,4 +124,31 @@ export function rawCredentials(
     client === undefined ? null : Buffer.from(client.certPem),
     { checkServerIdentity: () => undefined },
   );
+}
+
+/**
+ * Issues the SVID of `spiffeId` from `ca` and writes it, its key and the CA's bundle into `dir`
+ * as `server.pem`, `server-key.pem` and `bundle.pem`: the files a test server is started with.
+ */
+export async function writeServerSvid(
+  dir: string,
+  ca: DevCa,
+  spiffeId: string,
+  trustDomain: string,
+  validityMs?: number,
+): Promise<SvidFiles> {
+  const svid = await issueSvid(ca, {
+    spiffeId,
+    ...(validityMs === undefined ? {} : { validityMs }),
+  });
+  const files = {
+    certFile: join(dir, "server.pem"),
+    keyFile: join(dir, "server-key.pem"),
+    bundleFile: join(dir, "bundle.pem"),
+    trustDomain,
+  };
+  await writeFile(files.bundleFile, ca.certPem);
+  await writeFile(files.certFile, svid.certPem);
+  await writeFile(files.keyFile, svid.keyPem, { mode: 0o600 });
+  return files;
 }
