@@ -39,10 +39,27 @@ export function parseTraceParent(value: string | undefined): TraceParent | undef
   return { traceId, parentId, flags };
 }
 
+// IDs are cut from a pool filled by the CSPRNG 4 KiB at a time instead of one randomBytes call
+// each: profiled at about 4% of a busy auth-edge's CPU, as every call gets a span ID and most a
+// trace ID. Each byte is handed out once.
+const POOL_SIZE = 4096;
+let pool = Buffer.alloc(0);
+let poolOffset = 0;
+
+function randomHex(bytes: number): string {
+  if (poolOffset + bytes > pool.length) {
+    pool = randomBytes(POOL_SIZE);
+    poolOffset = 0;
+  }
+  const hex = pool.toString("hex", poolOffset, poolOffset + bytes);
+  poolOffset += bytes;
+  return hex;
+}
+
 /** A fresh random span ID (16 hex digits, never all zero). */
 export function newSpanId(): string {
   for (;;) {
-    const id = randomBytes(8).toString("hex");
+    const id = randomHex(8);
     if (id !== ZERO_SPAN_ID) return id;
   }
 }
@@ -50,7 +67,7 @@ export function newSpanId(): string {
 /** A fresh random trace ID (32 hex digits, never all zero). */
 export function newTraceId(): string {
   for (;;) {
-    const id = randomBytes(16).toString("hex");
+    const id = randomHex(16);
     if (id !== ZERO_TRACE_ID) return id;
   }
 }
