@@ -90,6 +90,7 @@ function domainRequest(resourceId = "d-1") {
       riskScore: 12,
       sessionId: "s-1",
       clientId: "",
+      callerSpiffeId: "",
       attributes: {},
     },
   };

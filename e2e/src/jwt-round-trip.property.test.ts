@@ -14,6 +14,7 @@ const NOW = Date.UTC(2026, 10, 25, 12, 0, 0);
 // RFC 6749 §3.3 scope tokens and printable identifiers, as the token service accepts them.
 const scopeToken = fc.stringMatching(/^[\x21\x23-\x5B\x5D-\x7E]{1,20}$/);
 const identifier = fc.stringMatching(/^[\x21-\x7E]{1,40}$/);
+const role = fc.stringMatching(/^[A-Za-z0-9_.:-]{1,20}$/);
 
 async function pipeline(algorithm: (typeof SIGNING_ALGORITHMS)[number]) {
   const keys = new KeyRing(await generateLocalSigner(algorithm));
@@ -55,13 +56,24 @@ describe("tokens issued by the token service", () => {
           fc.uniqueArray(identifier, { maxLength: 3 }),
           fc.array(scopeToken, { maxLength: 8 }),
           fc.option(identifier, { nil: "" }),
-          async (subject, clientId, extraAudiences, scopes, sessionId) => {
+          fc.record({
+            roles: fc.array(role, { maxLength: 4 }),
+            tenant: fc.option(identifier, { nil: "" }),
+            acr: fc.option(identifier, { nil: "" }),
+            amr: fc.array(fc.constantFrom("pwd", "otp", "hwk", "mca"), { maxLength: 3 }),
+            authTimeMs: fc.option(
+              fc.integer({ min: 0, max: NOW / 1000 }).map((seconds) => seconds * 1000),
+              { nil: undefined },
+            ),
+          }),
+          async (subject, clientId, extraAudiences, scopes, sessionId, authorization) => {
             const pair = await issuer.issuePair({
               subject,
               clientId,
               audience: [AUDIENCE, ...extraAudiences],
               scopes,
               sessionId,
+              ...authorization,
             });
             const result = await validator.validate(pair.accessToken, scopes);
             expect(result).toEqual({
@@ -79,6 +91,14 @@ describe("tokens issued by the token service", () => {
                 sessionId: sessionId === "" ? undefined : sessionId,
                 keyId: keys.active.keyId,
                 algorithm,
+                roles: [...new Set(authorization.roles)],
+                tenant: authorization.tenant === "" ? undefined : authorization.tenant,
+                acr: authorization.acr === "" ? undefined : authorization.acr,
+                amr: [...new Set(authorization.amr)],
+                authTime:
+                  authorization.authTimeMs === undefined
+                    ? undefined
+                    : authorization.authTimeMs / 1000,
               },
             });
           },

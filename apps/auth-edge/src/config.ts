@@ -35,8 +35,8 @@ const spiffeId = z.string().refine((value) => {
  *   past it ValidateToken fails closed with UNAVAILABLE (default 3600000, one hour);
  * - `JWT_VERIFICATION_CACHE_SIZE`: how many verified tokens to remember so a repeated token
  *   skips the signature check, 0-1000000, 0 turning the cache off (default 10000);
- * - `ALLOWED_CALLERS`: comma-separated SPIFFE IDs that may call ValidateToken and
- *   IntrospectToken (default the operator identity);
+ * - `ALLOWED_CALLERS`: comma-separated SPIFFE IDs that may call ValidateToken,
+ *   IntrospectToken and AuthorizeToken (default the operator identity);
  * - `REVOCATION_MAX_STALENESS_MS`: how long the edge goes on answering from its revocation list
  *   without hearing from the token service's feed; past it ValidateToken and IntrospectToken fail
  *   closed with UNAVAILABLE and health turns NOT_SERVING, 1000-600000 (default 30000);
@@ -45,6 +45,12 @@ const spiffeId = z.string().refine((value) => {
  * - `TOKEN_BREAKER_FAILURES`, `TOKEN_BREAKER_OPEN_MS`: the circuit breaker in front of the token
  *   service opens after this many failures in a row (default 5, 1-1000) for this long (default
  *   5000, 100-600000), answering UNAVAILABLE with retry pushback meanwhile;
+ * - `IAM_POLICY_ADDR`: host:port of iam-policy, which decides AuthorizeToken and the ext_authz
+ *   routes that name an action and a resource (default `127.0.0.1:50054`);
+ * - `IAM_POLICY_SPIFFE_ID`: the ID iam-policy must present
+ *   (default `spiffe://<TRUST_DOMAIN>/ns/auth/sa/iam-policy`);
+ * - `IAM_POLICY_BREAKER_FAILURES`, `IAM_POLICY_BREAKER_OPEN_MS`: the circuit breaker in front of
+ *   iam-policy, as for the token service (default 5 failures, 5000 ms);
  * - `EXT_AUTHZ_CALLERS`: comma-separated SPIFFE IDs of the proxies (Envoy, Istio gateways) that
  *   may call `envoy.service.auth.v3.Authorization/Check`, replacing the rules file's
  *   (default `envoy` in production, `envoy` and the operator in development);
@@ -73,6 +79,10 @@ export const authEdgeEnv = serviceEnv("auth-edge", 50051).extend({
   REVOCATION_MAX_ENTRIES: envInt(200_000, 1, 10_000_000),
   TOKEN_BREAKER_FAILURES: envInt(5, 1, 1_000),
   TOKEN_BREAKER_OPEN_MS: envInt(5_000, 100, 600_000),
+  IAM_POLICY_ADDR: envAddress("127.0.0.1:50054"),
+  IAM_POLICY_SPIFFE_ID: spiffeId.optional(),
+  IAM_POLICY_BREAKER_FAILURES: envInt(5, 1, 1_000),
+  IAM_POLICY_BREAKER_OPEN_MS: envInt(5_000, 100, 600_000),
   EXT_AUTHZ_CALLERS: envList("", spiffeId).optional(),
   // RFC 6750 §3: the realm is a quoted-string; these characters need no escaping in one.
   EXT_AUTHZ_REALM: z

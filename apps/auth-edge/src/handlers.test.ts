@@ -2,19 +2,30 @@ import * as grpc from "@grpc/grpc-js";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthEdgeService, RejectionReason } from "@authplat/contracts/auth/auth_edge/v1";
+import { ServiceError } from "@authplat/errors";
 import type { RpcServer } from "@authplat/rpc";
 import { createTestPki, startTestServer, testClient, type TestPki } from "@authplat/testing";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { authEdgeRegistration } from "./handlers.ts";
 import { JwksCache } from "./jwks/jwks-cache.ts";
 import { TokenValidator } from "./tokens/token-validator.ts";
+import {
+  TokenIntrospector,
+  type RefreshTokenDescription,
+  type RefreshTokenInspector,
+} from "./tokens/token-introspector.ts";
+import { TokenAuthorizer } from "./authorization/token-authorizer.ts";
+import type { PolicyDecider, PolicyQuestion } from "./authorization/policy-decider.ts";
 
 let pki: TestPki;
 let server: RpcServer;
 let privateKey: CryptoKey;
 
-function token(exp = Math.floor(Date.now() / 1000) + 300): Promise<string> {
-  return new SignJWT({ client_id: "web", scope: "a b" })
+function token(
+  exp = Math.floor(Date.now() / 1000) + 300,
+  extra: Record<string, unknown> = {},
+): Promise<string> {
+  return new SignJWT({ client_id: "web", scope: "a b", ...extra })
     .setProtectedHeader({ alg: "ES256", typ: "at+jwt", kid: "k1" })
     .setIssuer("https://auth.local")
     .setSubject("user-1")
@@ -46,9 +57,55 @@ beforeAll(async () => {
     nowMs: () => Date.now(),
   });
   server = await startTestServer(pki, "auth-edge", [
-    authEdgeRegistration({ validator, allowedCallers: [pki.idOf("operator")] }),
+    authEdgeRegistration({
+      validator,
+      issuer: "https://auth.local",
+      allowedCallers: [pki.idOf("operator")],
+      introspector: new TokenIntrospector({ validator, refreshTokens }),
+      authorizer: new TokenAuthorizer({ validator, decider, nowMs: () => NOW_MS }),
+    }),
   ]);
 });
+
+const NOW_MS = Date.parse("2026-11-27T12:00:00Z");
+const REFRESH_TOKEN = "R".repeat(43);
+const REFRESH_DESCRIPTION: RefreshTokenDescription = {
+  subject: "user-1",
+  clientId: "web",
+  scopes: ["a"],
+  sessionId: "s-9",
+  familyId: "f-1",
+  issuedAtMs: NOW_MS - 60_000,
+  expiresAtMs: NOW_MS + 3_600_000,
+  roles: ["editor"],
+  tenant: "acme",
+};
+// The token service's side of refresh introspection: one active refresh token.
+const refreshTokens: RefreshTokenInspector = {
+  inspect: async (refreshToken) =>
+    refreshToken === REFRESH_TOKEN ? REFRESH_DESCRIPTION : undefined,
+};
+// A decision point that records each question: it permits `read`, refuses the resource type
+// `invoice` as iam-policy's schema would, and cannot decide `archive`.
+const questions: PolicyQuestion[] = [];
+const decider: PolicyDecider = {
+  decide: async (question) => {
+    questions.push(question);
+    if (question.resource.type === "invoice") {
+      throw new ServiceError("INVALID_ARGUMENT", "iam-policy refused the question: unknown type");
+    }
+    if (question.action === "archive") {
+      throw new ServiceError("UNAVAILABLE", "iam-policy cannot decide now", { retryAfterMs: 750 });
+    }
+    const allowed = question.action === "read";
+    return {
+      allowed,
+      policyIds: allowed ? ["role/viewer/document"] : [],
+      reason: allowed ? "permitted by policy" : "no policy permits",
+      decisionId: `d-${questions.length}`,
+    };
+  },
+};
 
 afterAll(async () => {
   await server?.shutdown();
@@ -128,6 +185,43 @@ describe("AuthEdgeService.IntrospectToken over mTLS (RFC 7662)", () => {
     expect(reply.claims).toBeUndefined();
   });
 
+  it("answers active for a refresh token the token service knows, with what RFC 7662 can say of it", async () => {
+    const client = await testClient(pki, AuthEdgeService, server, "operator");
+    const reply = await client.introspectToken({
+      token: REFRESH_TOKEN,
+      tokenTypeHint: "refresh_token",
+    });
+    client.close();
+    expect(reply).toMatchObject({
+      active: true,
+      tokenType: "refresh_token",
+      claims: {
+        issuer: "https://auth.local",
+        subject: "user-1",
+        clientId: "web",
+        scopes: ["a"],
+        sessionId: "s-9",
+        roles: ["editor"],
+        tenant: "acme",
+        // Opaque: no JWT header or jti to report.
+        tokenId: "",
+        keyId: "",
+        algorithm: "",
+        audience: [],
+        callerSpiffeId: "spiffe://auth.local/ns/auth/sa/operator",
+      },
+    });
+    expect(timestampMs(reply.claims!.issuedAt!)).toBe(REFRESH_DESCRIPTION.issuedAtMs);
+    expect(timestampMs(reply.claims!.expiresAt!)).toBe(REFRESH_DESCRIPTION.expiresAtMs);
+  });
+
+  it("says which kind an active access token is", async () => {
+    const client = await testClient(pki, AuthEdgeService, server, "operator");
+    const reply = await client.introspectToken({ token: await token() });
+    client.close();
+    expect(reply).toMatchObject({ active: true, tokenType: "access_token" });
+  });
+
   it("refuses an empty token as INVALID_ARGUMENT", async () => {
     const client = await testClient(pki, AuthEdgeService, server, "operator");
     await expect(client.introspectToken({ token: "" })).rejects.toMatchObject({
@@ -135,6 +229,144 @@ describe("AuthEdgeService.IntrospectToken over mTLS (RFC 7662)", () => {
       message: "token is required",
     });
     client.close();
+  });
+});
+
+describe("AuthEdgeService.AuthorizeToken over mTLS (requirement 1.4)", () => {
+  const document = {
+    type: "document",
+    id: "d-1",
+    attributes: { tenant: "acme", owner: "bob", classification: "internal" },
+  };
+
+  it("asks with a principal built from the verified claims and returns the decision with its policies", async () => {
+    const client = await testClient(pki, AuthEdgeService, server, "operator");
+    const signed = await token(undefined, {
+      roles: ["viewer"],
+      tenant: "acme",
+      amr: ["pwd", "otp"],
+      sid: "s-1",
+    });
+    const before = questions.length;
+    const reply = await client.authorizeToken({
+      token: signed,
+      requiredScopes: ["a"],
+      action: "read",
+      resource: document,
+      ipAddress: "10.1.2.3",
+      contextAttributes: { country: "DE" },
+    });
+    client.close();
+    expect(reply.result).toMatchObject({
+      case: "decision",
+      value: {
+        allowed: true,
+        policyIds: ["role/viewer/document"],
+        reason: "permitted by policy",
+        decisionId: `d-${before + 1}`,
+        claims: { subject: "user-1", roles: ["viewer"], tenant: "acme", amr: ["pwd", "otp"] },
+      },
+    });
+    expect(questions.slice(before)).toEqual([
+      {
+        principal: {
+          subject: "user-1",
+          kind: "user",
+          roles: ["viewer"],
+          attributes: { tenant: "acme" },
+        },
+        action: "read",
+        resource: document,
+        context: {
+          ipAddress: "10.1.2.3",
+          requestTimeMs: NOW_MS,
+          mfa: "multi-factor",
+          sessionId: "s-1",
+          clientId: "web",
+          caller: "spiffe://auth.local/ns/auth/sa/operator",
+          attributes: { country: "DE" },
+        },
+      },
+    ]);
+  });
+
+  it("answers a deny as a decision, not an error", async () => {
+    const client = await testClient(pki, AuthEdgeService, server, "operator");
+    const reply = await client.authorizeToken({
+      token: await token(),
+      action: "delete",
+      resource: document,
+    });
+    client.close();
+    expect(reply.result).toMatchObject({
+      case: "decision",
+      value: { allowed: false, policyIds: [], reason: "no policy permits" },
+    });
+  });
+
+  it("rejects an invalid token or a missing scope without asking the decision point", async () => {
+    const client = await testClient(pki, AuthEdgeService, server, "operator");
+    const before = questions.length;
+    const expired = await client.authorizeToken({
+      token: await token(Math.floor(Date.now() / 1000) - 60),
+      action: "read",
+      resource: document,
+    });
+    const unscoped = await client.authorizeToken({
+      token: await token(),
+      requiredScopes: ["admin"],
+      action: "read",
+      resource: document,
+    });
+    client.close();
+    expect(expired.result).toMatchObject({
+      case: "rejection",
+      value: { reason: RejectionReason.EXPIRED },
+    });
+    expect(unscoped.result).toMatchObject({
+      case: "rejection",
+      value: { reason: RejectionReason.INSUFFICIENT_SCOPE },
+    });
+    expect(questions.length).toBe(before);
+  });
+
+  it("fails UNAVAILABLE with retry pushback, never allows, when the decision point cannot decide", async () => {
+    const client = await testClient(pki, AuthEdgeService, server, "operator");
+    const error: unknown = await client
+      .authorizeToken({ token: await token(), action: "archive", resource: document })
+      .catch((thrown: unknown) => thrown);
+    client.close();
+    expect(error).toMatchObject({
+      grpcCode: grpc.status.UNAVAILABLE,
+      message: "iam-policy cannot decide now",
+      retryAfterMs: 750,
+    });
+  });
+
+  it.each([
+    ["no action", { action: "" }, "action must be 1-128 printable characters"],
+    ["no resource", { resource: undefined }, "resource.type must be 1-128 printable characters"],
+    [
+      "a nested attribute",
+      { resource: { ...document, attributes: { owner: { id: "bob" } } } },
+      "resource.attributes.owner: must be a string of at most 1024 characters, a number or a boolean",
+    ],
+    [
+      "an attribute name that is not snake case",
+      { contextAttributes: { Country: "DE" } },
+      "context_attributes: attribute names are lower snake case of 1-64 characters",
+    ],
+    ["a type the schema refuses", { resource: { type: "invoice" } }, "unknown type"],
+  ])("answers INVALID_ARGUMENT for %s", async (_case, change, message) => {
+    const client = await testClient(pki, AuthEdgeService, server, "operator");
+    const error: unknown = await client
+      .authorizeToken({ token: await token(), action: "read", resource: document, ...change })
+      .catch((thrown: unknown) => thrown);
+    client.close();
+    expect(error).toMatchObject({
+      grpcCode: grpc.status.INVALID_ARGUMENT,
+      message: expect.stringContaining(message),
+    });
   });
 });
 
@@ -199,7 +431,11 @@ describe("AuthEdgeService.ValidateToken over mTLS, at the edges of its input", (
       nowMs: () => Date.now(),
     });
     const stale = await startTestServer(pki, "auth-edge", [
-      authEdgeRegistration({ validator, allowedCallers: [pki.idOf("operator")] }),
+      authEdgeRegistration({
+        validator,
+        issuer: "https://auth.local",
+        allowedCallers: [pki.idOf("operator")],
+      }),
     ]);
     const client = await testClient(pki, AuthEdgeService, stale, "operator");
     try {

@@ -6,7 +6,9 @@ import {
   RejectionReason as ProtoRejectionReason,
   type TokenClaimsSchema,
 } from "@authplat/contracts/auth/auth_edge/v1";
-import { TokenIntrospector } from "./tokens/token-introspector.ts";
+import { ServiceError } from "@authplat/errors";
+import type { TokenAuthorizer } from "./authorization/token-authorizer.ts";
+import { TokenIntrospector, type RefreshTokenDescription } from "./tokens/token-introspector.ts";
 import type { RejectionReason, TokenValidator, ValidatedClaims } from "./tokens/token-validator.ts";
 
 const REASON: Record<RejectionReason, ProtoRejectionReason> = {
@@ -45,12 +47,49 @@ function claimsMessage(
     keyId: claims.keyId,
     algorithm: claims.algorithm,
     callerSpiffeId: caller,
+    roles: [...claims.roles],
+    tenant: claims.tenant ?? "",
+    acr: claims.acr ?? "",
+    amr: [...claims.amr],
+    ...(claims.authTime === undefined ? {} : { authTime: timestampFromMs(claims.authTime * 1000) }),
   };
 }
 
-/** The AuthEdgeService registration: protobuf in, one validator call, protobuf out. */
+/**
+ * The protobuf form of an active refresh token's description: what RFC 7662 can say of an opaque
+ * token (issuer, subject, client, scopes, session, roles, tenant, its own issue and expiry
+ * times); the JWT-only fields stay empty.
+ */
+function refreshClaimsMessage(
+  description: RefreshTokenDescription,
+  issuer: string,
+  caller: string,
+): MessageInitShape<typeof TokenClaimsSchema> {
+  return {
+    issuer,
+    subject: description.subject,
+    expiresAt: timestampFromMs(description.expiresAtMs),
+    issuedAt: timestampFromMs(description.issuedAtMs),
+    clientId: description.clientId,
+    scopes: [...description.scopes],
+    sessionId: description.sessionId ?? "",
+    callerSpiffeId: caller,
+    roles: [...description.roles],
+    tenant: description.tenant ?? "",
+  };
+}
+
+function rejectionMessage(reason: RejectionReason, message: string) {
+  return { case: "rejection" as const, value: { reason: REASON[reason], message } };
+}
+
+/** The AuthEdgeService registration: protobuf in, one call of the domain logic, protobuf out. */
 export function authEdgeRegistration(deps: {
   readonly validator: TokenValidator;
+  /** The issuer named in refresh-token introspection answers. */
+  readonly issuer: string;
+  /** AuthorizeToken's logic; without it AuthorizeToken fails UNAVAILABLE (never allows). */
+  readonly authorizer?: TokenAuthorizer;
   /**
    * @deprecated Who may call ValidateToken and IntrospectToken is
    *   `apps/auth-edge/src/access-rules.json` (and `ALLOWED_CALLERS`), passed to the server as
@@ -67,14 +106,7 @@ export function authEdgeRegistration(deps: {
       ...unimplementedHandlers(AuthEdgeService),
       async validateToken(request, context) {
         const result = await deps.validator.validate(request.token, request.requiredScopes);
-        if (!result.valid) {
-          return {
-            result: {
-              case: "rejection",
-              value: { reason: REASON[result.reason], message: result.message },
-            },
-          };
-        }
+        if (!result.valid) return { result: rejectionMessage(result.reason, result.message) };
         return {
           result: {
             case: "claims",
@@ -83,15 +115,62 @@ export function authEdgeRegistration(deps: {
         };
       },
       async introspectToken(request, context) {
-        const result = await introspector.introspect(request.token, request.tokenTypeHint);
-        return result.active
-          ? { active: true, claims: claimsMessage(result.claims, context.caller.toString()) }
-          : { active: false };
+        const result = await introspector.introspect(
+          request.token,
+          request.tokenTypeHint,
+          context.signal,
+        );
+        if (!result.active) return { active: false };
+        const caller = context.caller.toString();
+        return {
+          active: true,
+          tokenType: result.tokenType,
+          claims:
+            result.tokenType === "access_token"
+              ? claimsMessage(result.claims, caller)
+              : refreshClaimsMessage(result.refreshToken, deps.issuer, caller),
+        };
+      },
+      async authorizeToken(request, context) {
+        if (deps.authorizer === undefined) {
+          throw new ServiceError("UNAVAILABLE", "no policy decision point is configured");
+        }
+        const result = await deps.authorizer.authorize(
+          {
+            token: request.token,
+            requiredScopes: request.requiredScopes,
+            action: request.action,
+            resource: {
+              type: request.resource?.type ?? "",
+              id: request.resource?.id ?? "",
+              attributes: request.resource?.attributes ?? {},
+            },
+            ipAddress: request.ipAddress,
+            contextAttributes: request.contextAttributes ?? {},
+            caller: context.caller.toString(),
+          },
+          context.signal,
+        );
+        if (!result.valid) return { result: rejectionMessage(result.reason, result.message) };
+        const { decision } = result;
+        return {
+          result: {
+            case: "decision",
+            value: {
+              allowed: decision.allowed,
+              policyIds: [...decision.policyIds],
+              reason: decision.reason,
+              decisionId: decision.decisionId,
+              claims: claimsMessage(result.claims, context.caller.toString()),
+            },
+          },
+        };
       },
     },
     deps.allowedCallers && {
       validateToken: deps.allowedCallers,
       introspectToken: deps.allowedCallers,
+      authorizeToken: deps.allowedCallers,
     },
   );
 }

@@ -1,4 +1,5 @@
 import { loadConfigOrExit } from "@authplat/config";
+import { IamPolicyService } from "@authplat/contracts/auth/iam_policy/v1";
 import { TokenService } from "@authplat/contracts/auth/token/v1";
 import { createLogger } from "@authplat/observability";
 import { AuthEdgeService } from "@authplat/contracts/auth/auth_edge/v1";
@@ -12,17 +13,21 @@ import {
 import { parseSpiffeId, spiffeIdForService } from "@authplat/spiffe";
 import accessRulesFile from "./access-rules.json" with { type: "json" };
 import { loadAuthEdgeConfig } from "./config.ts";
-import { unconfiguredAuthorizer } from "./ext-authz/authorizer.ts";
 import { extAuthzRegistration } from "./ext-authz/check-handler.ts";
 import { loadEnvoyAuthorizationProtos } from "./ext-authz/envoy-protos.ts";
 import { ExtAuthzService } from "./ext-authz/ext-authz-service.ts";
 import { createDownstreamClient } from "./downstream-client.ts";
+import { IamPolicyAuthorizer } from "./authorization/iam-policy-authorizer.ts";
+import { TokenAuthorizer } from "./authorization/token-authorizer.ts";
+import { iamPolicyDecider } from "./iam-policy-decider.ts";
 import { authEdgeRegistration } from "./handlers.ts";
 import { JwksCache } from "./jwks/jwks-cache.ts";
 import { RevocationFeed } from "./revocation/revocation-feed.ts";
 import { RevocationSet } from "./revocation/revocation-set.ts";
 import { openRevocationFeedFrom } from "./token-revocation-feed.ts";
+import { refreshTokenInspector } from "./token-refresh-inspector.ts";
 import { fetchJwksFrom } from "./token-service-keys.ts";
+import { TokenIntrospector } from "./tokens/token-introspector.ts";
 import { TokenValidator } from "./tokens/token-validator.ts";
 
 const config = loadConfigOrExit("auth-edge", () => loadAuthEdgeConfig(process.env));
@@ -53,7 +58,27 @@ try {
     metrics: telemetry.metrics,
     interceptors: telemetry.clientInterceptors,
   });
+  // Decides AuthorizeToken and the ext_authz routes that name an action and a resource; down or
+  // circuit open means UNAVAILABLE for those, never an allow.
+  const { client: iamPolicy } = await createDownstreamClient(IamPolicyService, {
+    name: "iam-policy",
+    address: config.IAM_POLICY_ADDR,
+    tls: svidFilesOf(config),
+    serverId:
+      config.IAM_POLICY_SPIFFE_ID === undefined
+        ? spiffeIdForService(config.TRUST_DOMAIN, "iam-policy")
+        : parseSpiffeId(config.IAM_POLICY_SPIFFE_ID),
+    defaultTimeoutMs: 2_000,
+    breaker: {
+      failures: config.IAM_POLICY_BREAKER_FAILURES,
+      openMs: config.IAM_POLICY_BREAKER_OPEN_MS,
+    },
+    logger,
+    metrics: telemetry.metrics,
+    interceptors: telemetry.clientInterceptors,
+  });
   const nowMs = () => Date.now();
+  const decider = iamPolicyDecider(iamPolicy);
   const keys = new JwksCache({
     fetchKeys: fetchJwksFrom(tokenService),
     algorithms: config.JWT_ALGORITHMS,
@@ -111,7 +136,7 @@ try {
       { name: "revocation-feed", required: true, check: async () => revocations.check() },
     ],
     readinessIntervalMs: 1_000,
-    // ALLOWED_CALLERS, when set, replaces the rules file's callers of both RPCs; a deployment's
+    // ALLOWED_CALLERS, when set, replaces the rules file's callers of AuthEdgeService; a deployment's
     // ACCESS_RULES_FILE comes after it (README, "Caller allowlists").
     accessRules: loadServiceAccessRules(config, {
       rules: { file: "apps/auth-edge/src/access-rules.json", content: accessRulesFile },
@@ -132,12 +157,21 @@ try {
       ],
     }),
     services: [
-      authEdgeRegistration({ validator }),
+      authEdgeRegistration({
+        validator,
+        issuer: config.JWT_ISSUER,
+        introspector: new TokenIntrospector({
+          validator,
+          refreshTokens: refreshTokenInspector(tokenService),
+        }),
+        authorizer: new TokenAuthorizer({ validator, decider, nowMs }),
+      }),
       extAuthzRegistration({
         service: envoyAuthorization.service,
-        // TODO(iam-policy Authorize client): the lead wires iam-policy here; until then routes
-        // that name an action and a resource are refused with UNAVAILABLE (fail closed).
-        extAuthz: new ExtAuthzService({ validator, authorizer: unconfiguredAuthorizer }),
+        extAuthz: new ExtAuthzService({
+          validator,
+          authorizer: new IamPolicyAuthorizer({ decider, nowMs }),
+        }),
         answers: {
           realm: config.EXT_AUTHZ_REALM,
           forwardAuthorization: config.EXT_AUTHZ_FORWARD_AUTHORIZATION,
@@ -147,6 +181,7 @@ try {
     onStopped: () => {
       stopRefreshing.abort();
       tokenService.close();
+      iamPolicy.close();
     },
   });
 } catch (error) {

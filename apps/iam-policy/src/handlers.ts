@@ -73,6 +73,7 @@ function toContext(context: AuthorizationContext | undefined): ContextInput {
     riskScore: context?.riskScore ?? 0,
     sessionId: context?.sessionId ?? "",
     clientId: context?.clientId ?? "",
+    callerSpiffeId: context?.callerSpiffeId ?? "",
     attributes: context?.attributes ?? {},
   };
 }

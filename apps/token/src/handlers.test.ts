@@ -1,11 +1,24 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthenticationMethod } from "@authplat/contracts/auth/common/v1/authentication";
-import { KeyStatus, RevocationReason, TokenService } from "@authplat/contracts/auth/token/v1";
-import { createTestPki, startTestServer, testClient, type TestPki } from "@authplat/testing";
-import type { RpcServer } from "@authplat/rpc";
+import {
+  InspectRefreshTokenResponseSchema,
+  KeyStatus,
+  RevocationReason,
+  TokenService,
+} from "@authplat/contracts/auth/token/v1";
+import {
+  createTestPki,
+  silentLogger,
+  startTestServer,
+  testClient,
+  type TestPki,
+} from "@authplat/testing";
+import { loadAccessRules, type AccessProfile, type RpcServer } from "@authplat/rpc";
+import { toBinary } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { decodeJwt, decodeProtectedHeader } from "jose";
+import accessRulesFile from "./access-rules.json" with { type: "json" };
 import { tokenServiceRegistration } from "./handlers.ts";
 import { KeyManager } from "./keys/key-manager.ts";
 import { MemoryKeyStore } from "./keys/key-store.ts";
@@ -16,7 +29,20 @@ import { TokenIssuer } from "./tokens/token-issuer.ts";
 
 let pki: TestPki;
 let server: RpcServer;
+/** The same service behind the production rules of access-rules.json instead of `allow`. */
+let ruledServer: RpcServer;
 let keyManager: KeyManager;
+
+const INSPECT = "/auth.token.v1.TokenService/InspectRefreshToken";
+
+function rulesOf(profile: AccessProfile) {
+  return loadAccessRules({
+    rules: { file: "access-rules.json", content: accessRulesFile },
+    services: [TokenService],
+    trustDomain: pki.trustDomain,
+    profile,
+  });
+}
 
 beforeAll(async () => {
   pki = await createTestPki();
@@ -40,8 +66,11 @@ beforeAll(async () => {
     issuer: "https://auth.local",
     accessTokenTtlSeconds: 600,
     refreshTokenTtlSeconds: 3_600,
+    // Shorter than the family's lifetime, so a token's own expiry differs from the family's.
+    refreshIdleTimeoutSeconds: 1_800,
   });
-  server = await startTestServer(pki, "token", [
+  // `withAllow`: the registration's own (deprecated) allow lists; without, the server's rules.
+  const registration = (withAllow: boolean) =>
     tokenServiceRegistration({
       issuer,
       keys,
@@ -53,19 +82,27 @@ beforeAll(async () => {
         maxAccessTokenTtlSeconds: 3_600,
       }),
       idTokens: new IdTokenIssuer({ keys, nowMs, issuer: "https://auth.local", ttlSeconds: 300 }),
-      allow: {
-        issuers: [pki.idOf("session-identity")],
-        jwksReaders: [pki.idOf("auth-edge")],
-        revokers: [pki.idOf("session-identity")],
-        watchers: [pki.idOf("auth-edge")],
-        operators: [pki.idOf("operator")],
-      },
-    }),
-  ]);
+      ...(withAllow
+        ? {
+            allow: {
+              issuers: [pki.idOf("session-identity")],
+              jwksReaders: [pki.idOf("auth-edge")],
+              revokers: [pki.idOf("session-identity")],
+              watchers: [pki.idOf("auth-edge")],
+              operators: [pki.idOf("operator")],
+            },
+          }
+        : {}),
+    });
+  server = await startTestServer(pki, "token", [registration(true)]);
+  ruledServer = await startTestServer(pki, "token", [registration(false)], silentLogger(), {
+    accessRules: rulesOf("production"),
+  });
 });
 
 afterAll(async () => {
   await server?.shutdown();
+  await ruledServer?.shutdown();
   await pki?.cleanup();
 });
 
@@ -288,5 +325,152 @@ describe("TokenService over mTLS", () => {
       remoteCode: "CALLER_NOT_ALLOWED",
     });
     edge.close();
+  });
+});
+
+const authorizedRequest = {
+  ...pairRequest,
+  roles: ["admin", "orders.viewer", "admin"],
+  tenant: "acme",
+  acr: "phr",
+  authenticationMethods: [AuthenticationMethod.PASSWORD, AuthenticationMethod.TOTP],
+};
+
+describe("IssueTokenPair authorization claims over mTLS", () => {
+  it("puts roles, tenant, acr, amr and auth_time in the access token, and keeps them on refresh", async () => {
+    const client = await testClient(pki, TokenService, server, "session-identity");
+    const authTime = Date.now() - 30_000;
+    const pair = await client.issueTokenPair({
+      ...authorizedRequest,
+      authTime: timestampFromMs(authTime),
+    });
+    const expected = {
+      roles: ["admin", "orders.viewer"],
+      tenant: "acme",
+      acr: "phr",
+      amr: ["pwd", "otp"],
+      auth_time: Math.floor(authTime / 1000),
+    };
+    expect(decodeJwt(pair.accessToken)).toMatchObject(expected);
+    const next = await client.refreshTokens({ refreshToken: pair.refreshToken, clientId: "cli" });
+    client.close();
+    expect(decodeJwt(next.accessToken)).toMatchObject(expected);
+  });
+
+  it("omits them when the request has none", async () => {
+    const client = await testClient(pki, TokenService, server, "session-identity");
+    const pair = await client.issueTokenPair(pairRequest);
+    client.close();
+    const payload = decodeJwt(pair.accessToken);
+    for (const claim of ["roles", "tenant", "acr", "amr", "auth_time"]) {
+      expect(payload).not.toHaveProperty(claim);
+    }
+  });
+
+  it.each([
+    [
+      "an unspecified authentication method",
+      { authenticationMethods: [AuthenticationMethod.UNSPECIFIED] },
+      "authentication_methods must be known methods",
+    ],
+    [
+      "auth_time an hour ahead",
+      { authTime: timestampFromMs(Date.now() + 3_600_000) },
+      "auth_time must not be in the future",
+    ],
+    [
+      "auth_time before 1970",
+      { authTime: timestampFromMs(-1_000) },
+      "auth_time must not be before 1970",
+    ],
+    [
+      "a role with a space",
+      { roles: ["two words"] },
+      "roles must be at most 64 names of 1-128 characters from A-Z a-z 0-9 _ . : -",
+    ],
+    ["a tenant with a space", { tenant: "two words" }, "tenant must be 1-255 printable characters"],
+    [
+      "an acr of 256 characters",
+      { acr: "x".repeat(256) },
+      "acr must be 1-255 printable characters",
+    ],
+  ])("answers INVALID_ARGUMENT for %s", async (_case, change, message) => {
+    const client = await testClient(pki, TokenService, server, "session-identity");
+    await expect(client.issueTokenPair({ ...authorizedRequest, ...change })).rejects.toMatchObject({
+      remoteCode: "INVALID_ARGUMENT",
+      grpcCode: grpc.status.INVALID_ARGUMENT,
+      message,
+    });
+    client.close();
+  });
+});
+
+describe("InspectRefreshToken over mTLS, under access-rules.json", () => {
+  it("describes an active token to auth-edge: the family, and the token's own times", async () => {
+    const issuing = await testClient(pki, TokenService, server, "session-identity");
+    const before = Date.now();
+    const pair = await issuing.issueTokenPair(authorizedRequest);
+    issuing.close();
+    const edge = await testClient(pki, TokenService, ruledServer, "auth-edge");
+    const reply = await edge.inspectRefreshToken({ refreshToken: pair.refreshToken });
+    edge.close();
+    expect(reply).toMatchObject({
+      active: true,
+      subject: "user-7",
+      clientId: "cli",
+      scopes: ["a", "b"],
+      sessionId: "sess-7",
+      familyId: pair.familyId,
+      expiresAt: pair.refreshTokenExpiresAt,
+      roles: ["admin", "orders.viewer"],
+      tenant: "acme",
+    });
+    const issuedAt = timestampMs(reply.issuedAt!);
+    expect(issuedAt).toBeGreaterThanOrEqual(before);
+    expect(issuedAt).toBeLessThanOrEqual(Date.now());
+  });
+
+  it("answers the empty message, active false and nothing else, for a malformed, an unknown or a used token", async () => {
+    const issuing = await testClient(pki, TokenService, server, "session-identity");
+    const pair = await issuing.issueTokenPair(authorizedRequest);
+    const next = await issuing.refreshTokens({ refreshToken: pair.refreshToken, clientId: "cli" });
+    issuing.close();
+    const edge = await testClient(pki, TokenService, ruledServer, "auth-edge");
+    for (const refreshToken of ["", "not a token", "A".repeat(43), pair.refreshToken]) {
+      const reply = await edge.inspectRefreshToken({ refreshToken });
+      expect(reply.active).toBe(false);
+      expect(toBinary(InspectRefreshTokenResponseSchema, reply)).toHaveLength(0);
+    }
+    // Inspecting the used token did not revoke the family: the successor is active and rotates.
+    expect(await edge.inspectRefreshToken({ refreshToken: next.refreshToken })).toMatchObject({
+      active: true,
+      familyId: pair.familyId,
+    });
+    edge.close();
+    const again = await testClient(pki, TokenService, server, "session-identity");
+    await expect(
+      again.refreshTokens({ refreshToken: next.refreshToken, clientId: "cli" }),
+    ).resolves.toMatchObject({ familyId: pair.familyId });
+    again.close();
+  });
+
+  it.each(["session-identity", "operator"])("refuses %s with PERMISSION_DENIED", async (caller) => {
+    const client = await testClient(pki, TokenService, ruledServer, caller);
+    await expect(
+      client.inspectRefreshToken({ refreshToken: "A".repeat(43) }),
+    ).rejects.toMatchObject({
+      remoteCode: "CALLER_NOT_ALLOWED",
+      grpcCode: grpc.status.PERMISSION_DENIED,
+    });
+    client.close();
+  });
+
+  it("allows auth-edge alone in both profiles of access-rules.json", () => {
+    for (const profile of ["production", "development"] as const) {
+      expect({ profile, callers: rulesOf(profile).callersOf(INSPECT) }).toEqual({
+        profile,
+        callers: [pki.idOf("auth-edge")],
+      });
+    }
   });
 });

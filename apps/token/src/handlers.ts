@@ -18,6 +18,7 @@ import {
 import type { KeyManager } from "./keys/key-manager.ts";
 import type { KeyRing, KeyStatus as DomainKeyStatus } from "./keys/key-ring.ts";
 import type { IdTokenIssuer } from "./tokens/id-token.ts";
+import type { ActiveRefreshToken } from "./tokens/refresh-token-store.ts";
 import type {
   FeedMessage,
   RevocationService,
@@ -39,6 +40,8 @@ export interface TokenAllowlist {
   readonly watchers?: readonly string[];
   /** RotateSigningKeys; default: nobody. */
   readonly operators?: readonly string[];
+  /** InspectRefreshToken; default: nobody. */
+  readonly inspectors?: readonly string[];
 }
 
 const KEY_STATUS: Record<DomainKeyStatus, KeyStatus> = {
@@ -56,6 +59,15 @@ const AMR: Record<AuthenticationMethod, string | undefined> = {
   [AuthenticationMethod.PUSH]: "mca",
   [AuthenticationMethod.BACKUP_CODE]: "otp",
 };
+
+/** RFC 8176 values of `methods`; an unspecified or unknown method is INVALID_ARGUMENT. */
+function amrValues(methods: readonly AuthenticationMethod[]): string[] {
+  const amr = methods.map((method) => AMR[method]);
+  if (amr.some((value) => value === undefined)) {
+    throw new ServiceError("INVALID_ARGUMENT", "authentication_methods must be known methods");
+  }
+  return amr as string[];
+}
 
 /** How long verifiers may cache the JWKS before asking again. */
 const JWKS_MAX_AGE_SECONDS = 300n;
@@ -153,6 +165,28 @@ function pairMessage(pair: TokenPair) {
   };
 }
 
+/**
+ * The InspectRefreshToken answer: `{active: false}` alone for an inactive token, so callers cannot
+ * tell unknown from used, expired or revoked; otherwise the family and the token's own times.
+ */
+function inspectionMessage(found: ActiveRefreshToken | undefined) {
+  if (found === undefined) return { active: false };
+  const { family, token } = found;
+  return {
+    active: true,
+    subject: family.subject,
+    clientId: family.clientId,
+    scopes: [...family.scopes],
+    sessionId: family.sessionId ?? "",
+    familyId: family.familyId,
+    issuedAt: timestampFromMs(token.issuedAtMs),
+    // The store keeps it as the earlier of the idle deadline and the family's end.
+    expiresAt: timestampFromMs(token.expiresAtMs),
+    roles: [...(family.roles ?? [])],
+    tenant: family.tenant ?? "",
+  };
+}
+
 /** The TokenService registration: protobuf in, domain call, protobuf out. */
 export function tokenServiceRegistration(deps: {
   readonly issuer: TokenIssuer;
@@ -174,6 +208,11 @@ export function tokenServiceRegistration(deps: {
           audience: request.audience,
           scopes: request.scopes,
           sessionId: request.sessionId,
+          roles: request.roles,
+          tenant: request.tenant,
+          acr: request.acr,
+          amr: amrValues(request.authenticationMethods),
+          authTimeMs: request.authTime === undefined ? undefined : timestampMs(request.authTime),
         });
         return pairMessage(pair);
       },
@@ -213,19 +252,13 @@ export function tokenServiceRegistration(deps: {
         };
       },
       async issueIdToken(request) {
-        const amr = request.authenticationMethods.map((method) => AMR[method]);
-        if (amr.some((value) => value === undefined)) {
-          throw new ServiceError(
-            "INVALID_ARGUMENT",
-            "authentication_methods must be known methods",
-          );
-        }
+        const amr = amrValues(request.authenticationMethods);
         const token = await deps.idTokens.issue({
           subject: request.subject,
           clientId: request.clientId,
           nonce: request.nonce,
           authTimeMs: request.authTime === undefined ? Number.NaN : timestampMs(request.authTime),
-          amr: amr as string[],
+          amr,
           acr: request.acr,
           sessionId: request.sessionId,
           accessToken: request.accessToken,
@@ -266,6 +299,9 @@ export function tokenServiceRegistration(deps: {
           activatesAt: timestampFromMs(staged.activatesAtMs),
         };
       },
+      async inspectRefreshToken(request) {
+        return inspectionMessage(await deps.issuer.inspectRefreshToken(request.refreshToken));
+      },
     },
     deps.allow && {
       issueTokenPair: deps.allow.issuers,
@@ -275,6 +311,7 @@ export function tokenServiceRegistration(deps: {
       issueIdToken: deps.allow.issuers,
       watchRevocations: deps.allow.watchers ?? deps.allow.jwksReaders,
       rotateSigningKeys: deps.allow.operators ?? [],
+      inspectRefreshToken: deps.allow.inspectors ?? [],
     },
   );
 }

@@ -14,6 +14,8 @@ export interface AuthorizationRequest {
    * context extensions other than `authplat.*`, for policy conditions.
    */
   readonly context: Readonly<Record<string, string>>;
+  /** SPIFFE ID of the workload that asked the edge; empty when unknown. */
+  readonly caller: string;
 }
 
 /** The answer to an {@link AuthorizationRequest}. */

@@ -191,7 +191,7 @@ beforeAll(async () => {
     pki,
     "auth-edge",
     [
-      authEdgeRegistration({ validator }),
+      authEdgeRegistration({ validator, issuer: "https://auth.local" }),
       extAuthzRegistration({
         service: envoyAuthorization.service,
         extAuthz: new ExtAuthzService({ validator, authorizer }),

@@ -130,7 +130,7 @@ export function extAuthzRegistration(deps: {
     throw new Error(`expected ${AUTHORIZATION_SERVICE}, got ${deps.service.typeName}`);
   }
   const check = async (request: CheckRequestShape, context: CallContext) => {
-    const input = checkInputOf(request);
+    const input = { ...checkInputOf(request), caller: context.caller.toString() };
     const outcome = await deps.extAuthz.check(input, context.signal);
     logDecision(context, request.attributes?.request?.http?.id ?? "", outcome, input);
     const answer = httpAnswerFor(outcome, deps.answers);

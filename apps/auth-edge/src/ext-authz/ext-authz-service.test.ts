@@ -17,6 +17,11 @@ const claims: ValidatedClaims = {
   sessionId: "s-1",
   keyId: "k1",
   algorithm: "ES256",
+  roles: [],
+  tenant: undefined,
+  acr: undefined,
+  amr: [],
+  authTime: undefined,
 };
 
 function input(

@@ -25,6 +25,8 @@ export interface CheckInput {
   readonly method: string;
   readonly path: string;
   readonly host: string;
+  /** SPIFFE ID of the proxy that sent the Check, from its mTLS certificate; empty if unknown. */
+  readonly caller?: string;
 }
 
 /** Why a request is refused as unauthenticated: no bearer token, or one that does not hold. */
@@ -152,7 +154,10 @@ export class ExtAuthzService {
     context["http.path"] = input.path;
     context["http.host"] = input.host;
     try {
-      return await this.#deps.authorizer.authorize({ claims, action, resource, context }, signal);
+      return await this.#deps.authorizer.authorize(
+        { claims, action, resource, context, caller: input.caller ?? "" },
+        signal,
+      );
     } catch (error) {
       // Envoy's failure_mode_allow: false: no answer is never an allow.
       const retryAfterMs = error instanceof ServiceError ? error.retryAfterMs : undefined;

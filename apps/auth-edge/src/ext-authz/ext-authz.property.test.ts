@@ -56,6 +56,11 @@ function claimsOf(c: ClaimsInput): ValidatedClaims {
     sessionId: c.sessionId,
     keyId: "k1",
     algorithm: "ES256",
+    roles: [],
+    tenant: undefined,
+    acr: undefined,
+    amr: [],
+    authTime: undefined,
   };
 }
 

@@ -82,6 +82,11 @@ const registered = new Set([
   "nbf",
   "scope",
   "sid",
+  "roles",
+  "tenant",
+  "acr",
+  "amr",
+  "auth_time",
   "alg",
   "typ",
   "kid",
@@ -117,6 +122,13 @@ const base: fc.Arbitrary<Base> = fc
     clientId: fc.string({ minLength: 1, maxLength: 12 }),
     scopes: fc.uniqueArray(scopeToken, { maxLength: 5 }),
     sid: fc.option(fc.string({ maxLength: 8 }), { nil: undefined }),
+    roles: fc.option(fc.uniqueArray(fc.string({ maxLength: 8 }), { maxLength: 3 }), {
+      nil: undefined,
+    }),
+    tenant: fc.option(fc.string({ maxLength: 8 }), { nil: undefined }),
+    acr: fc.option(fc.constantFrom("", "1", "phr", "urn:example:mfa"), { nil: undefined }),
+    amr: fc.option(fc.subarray(["pwd", "otp", "hwk", "mca", "mfa"]), { nil: undefined }),
+    authTime: fc.option(fc.integer({ min: NOW - 86_400, max: NOW }), { nil: undefined }),
     extras: fc.dictionary(
       fc.string({ minLength: 1, maxLength: 6 }).filter((name) => !registered.has(name)),
       fc.jsonValue({ maxDepth: 2 }),
@@ -138,6 +150,11 @@ const base: fc.Arbitrary<Base> = fc
       };
       if (spec.nbf !== undefined) payload["nbf"] = spec.nbf;
       if (spec.sid !== undefined) payload["sid"] = spec.sid;
+      if (spec.roles !== undefined) payload["roles"] = spec.roles;
+      if (spec.tenant !== undefined) payload["tenant"] = spec.tenant;
+      if (spec.acr !== undefined) payload["acr"] = spec.acr;
+      if (spec.amr !== undefined) payload["amr"] = spec.amr;
+      if (spec.authTime !== undefined) payload["auth_time"] = spec.authTime;
       const key = keys[spec.signer];
       return {
         signer: spec.signer,
@@ -222,7 +239,7 @@ type Corruption =
   | { readonly kind: "non-canonical"; readonly segment: number; readonly bits: number };
 
 const HEADER = ["alg", "typ", "kid", "crit"] as const;
-const CLAIMS = [...REQUIRED, "nbf", "scope", "sid"];
+const CLAIMS = [...REQUIRED, "nbf", "scope", "sid", "roles", "tenant", "acr", "amr", "auth_time"];
 const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 const corruption: fc.Arbitrary<Corruption> = fc.oneof(
@@ -329,14 +346,20 @@ function referenceFor(
   for (const claim of REQUIRED) if (!(claim in payload)) return "MISSING_CLAIM";
   const wholeSecond = (value: unknown) =>
     typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= MAX_NUMERIC_DATE;
-  for (const claim of ["exp", "iat", "nbf"]) {
+  for (const claim of ["exp", "iat", "nbf", "auth_time"]) {
     if (claim in payload && !wholeSecond(payload[claim])) return "MALFORMED";
   }
   for (const claim of ["iss", "sub", "jti", "client_id"]) {
     if (typeof payload[claim] !== "string") return "MALFORMED";
   }
-  for (const claim of ["scope", "sid"]) {
+  for (const claim of ["scope", "sid", "tenant", "acr"]) {
     if (claim in payload && typeof payload[claim] !== "string") return "MALFORMED";
+  }
+  for (const claim of ["roles", "amr"]) {
+    const value = payload[claim];
+    if (claim in payload && !(Array.isArray(value) && value.every((v) => typeof v === "string"))) {
+      return "MALFORMED";
+    }
   }
   const aud = payload["aud"];
   const audList = typeof aud === "string" ? [aud] : aud;
@@ -541,6 +564,11 @@ function claimsFrom(payload: Record<string, unknown>, signer: Signer): Validated
     sessionId: payload["sid"] as string | undefined,
     keyId: signer.kid,
     algorithm: signer.alg,
+    roles: (payload["roles"] as string[] | undefined) ?? [],
+    tenant: payload["tenant"] as string | undefined,
+    acr: payload["acr"] as string | undefined,
+    amr: (payload["amr"] as string[] | undefined) ?? [],
+    authTime: payload["auth_time"] as number | undefined,
   };
 }
 

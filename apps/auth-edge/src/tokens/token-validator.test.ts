@@ -108,7 +108,18 @@ describe("TokenValidator accepts", () => {
     async (alg) => {
       const key = alg === "ES256" ? es256 : eddsa;
       const result = await validator.validate(
-        await sign(claims({ sid: "s-1", nbf: NOW_S - 10 }), key),
+        await sign(
+          claims({
+            sid: "s-1",
+            nbf: NOW_S - 10,
+            roles: ["editor", "viewer"],
+            tenant: "acme",
+            acr: "phr",
+            amr: ["pwd", "hwk"],
+            auth_time: NOW_S - 60,
+          }),
+          key,
+        ),
         ["profile"],
       );
       expect(result).toEqual({
@@ -126,10 +137,23 @@ describe("TokenValidator accepts", () => {
           sessionId: "s-1",
           keyId: key.kid,
           algorithm: alg,
+          roles: ["editor", "viewer"],
+          tenant: "acme",
+          acr: "phr",
+          amr: ["pwd", "hwk"],
+          authTime: NOW_S - 60,
         },
       });
     },
   );
+
+  it("a token without authorization claims, with empty roles and amr", async () => {
+    const result = await validator.validate(await sign(claims(), es256));
+    expect(result).toMatchObject({
+      valid: true,
+      claims: { roles: [], amr: [], tenant: undefined, acr: undefined, authTime: undefined },
+    });
+  });
 
   it("the application/at+jwt spelling of typ and a string aud", async () => {
     const token = await sign(claims({ aud: AUDIENCE }), es256, { typ: "application/at+jwt" });
@@ -141,6 +165,18 @@ describe("TokenValidator accepts", () => {
 });
 
 describe("TokenValidator rejects, each with its own reason", () => {
+  it.each([
+    ["roles", "editor", "roles must be strings"],
+    ["roles", ["editor", 7], "roles must be strings"],
+    ["tenant", ["acme"], "tenant must be a string"],
+    ["acr", 2, "acr must be a string"],
+    ["amr", "pwd", "amr must be strings"],
+    ["auth_time", "yesterday", 'the token\'s "auth_time" claim is not a valid NumericDate'],
+    ["auth_time", 1.5, 'the token\'s "auth_time" claim is not a valid NumericDate'],
+  ])("an authorization claim %s of the wrong type (%j)", async (claim, value, message) => {
+    await expectRejected(await sign(claims({ [claim]: value }), es256), "MALFORMED", message);
+  });
+
   it("a string that is not a compact JWS", async () => {
     await expectRejected("not-a-token", "MALFORMED", "the token is not a compact JWS");
     await expectRejected("a.b", "MALFORMED", "the token is not a compact JWS");

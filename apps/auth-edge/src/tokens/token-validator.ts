@@ -33,6 +33,16 @@ export interface ValidatedClaims {
   readonly sessionId: string | undefined;
   readonly keyId: string;
   readonly algorithm: string;
+  /** `roles` (RFC 9068 §2.2.3.1); empty when the token has none. */
+  readonly roles: readonly string[];
+  /** `tenant`, when the token names one. */
+  readonly tenant: string | undefined;
+  /** `acr` (OpenID Connect Core §2), when present. */
+  readonly acr: string | undefined;
+  /** `amr` (RFC 8176), in token order; empty when absent. */
+  readonly amr: readonly string[];
+  /** `auth_time`, seconds since the epoch, when present. */
+  readonly authTime: number | undefined;
 }
 
 /** The outcome of validating a token. */
@@ -84,7 +94,7 @@ export const MAX_SCOPE_LENGTH = 128;
  * range the claims are returned in (and far below Number.MAX_SAFE_INTEGER / 1000).
  */
 const MAX_NUMERIC_DATE = 253_402_300_799;
-const TIME_CLAIMS = ["exp", "iat", "nbf"] as const;
+const TIME_CLAIMS = ["exp", "iat", "nbf", "auth_time"] as const;
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 // RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat and jti are REQUIRED.
 const REQUIRED_CLAIMS = ["iss", "sub", "aud", "exp", "iat", "jti", "client_id"] as const;
@@ -198,6 +208,7 @@ function claimsOf(payload: Json, key: VerificationKey): ValidatedClaims | Valida
     }
   }
   const { iss, sub, aud, exp, iat, nbf, jti, client_id: clientId, scope, sid } = payload;
+  const { roles, tenant, acr, amr, auth_time: authTime } = payload;
   const invalid = (problem: string) =>
     reject("MALFORMED", `the token's claims are invalid: ${problem}`);
   if (typeof iss !== "string") return invalid("iss must be a string");
@@ -206,6 +217,12 @@ function claimsOf(payload: Json, key: VerificationKey): ValidatedClaims | Valida
   if (typeof clientId !== "string") return invalid("client_id must be a string");
   if (scope !== undefined && typeof scope !== "string") return invalid("scope must be a string");
   if (sid !== undefined && typeof sid !== "string") return invalid("sid must be a string");
+  // Claims authorization reads: a wrong type is refused rather than ignored, so that a policy
+  // never sees a principal built from half a claim.
+  if (roles !== undefined && !isStringArray(roles)) return invalid("roles must be strings");
+  if (tenant !== undefined && typeof tenant !== "string") return invalid("tenant must be a string");
+  if (acr !== undefined && typeof acr !== "string") return invalid("acr must be a string");
+  if (amr !== undefined && !isStringArray(amr)) return invalid("amr must be strings");
   const audience = typeof aud === "string" ? [aud] : aud;
   if (!isStringArray(audience)) return invalid("aud must be a string or an array of strings");
   // Frozen: a cached token's claims are handed out again on every hit.
@@ -225,6 +242,11 @@ function claimsOf(payload: Json, key: VerificationKey): ValidatedClaims | Valida
     sessionId: sid,
     keyId: key.kid,
     algorithm: key.alg,
+    roles: Object.freeze((roles as string[] | undefined) ?? []),
+    tenant: tenant as string | undefined,
+    acr: acr as string | undefined,
+    amr: Object.freeze((amr as string[] | undefined) ?? []),
+    authTime: authTime as number | undefined,
   });
 }
 
@@ -250,8 +272,9 @@ interface Verified {
  *    (UNKNOWN_KEY) whose own alg is the header's (ALGORITHM_NOT_ALLOWED);
  * 3. signature with that key, whose segment must be the one spelling of 64 octets
  *    (BAD_SIGNATURE); then the payload is a JSON object (MALFORMED);
- * 4. claims: required claims present (MISSING_CLAIM), exp/iat/nbf whole seconds in range
- *    (MALFORMED), claim types (MALFORMED), `iss` (WRONG_ISSUER), `aud` (WRONG_AUDIENCE);
+ * 4. claims: required claims present (MISSING_CLAIM), exp/iat/nbf/auth_time whole seconds in
+ *    range (MALFORMED), claim types, the authorization claims `roles`/`tenant`/`acr`/`amr`
+ *    included (MALFORMED), `iss` (WRONG_ISSUER), `aud` (WRONG_AUDIENCE);
  * 5. `isRevoked` (REVOKED), then time with the clock tolerance: nbf and exp (NOT_YET_VALID,
  *    EXPIRED), iat not in the future (NOT_YET_VALID), then the required scopes
  *    (INSUFFICIENT_SCOPE).

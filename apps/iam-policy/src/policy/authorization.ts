@@ -50,6 +50,8 @@ export interface ContextInput {
   readonly sessionId: string;
   /** Empty when none. */
   readonly clientId: string;
+  /** SPIFFE ID of the workload asking on the principal's behalf; empty when not known. */
+  readonly callerSpiffeId: string;
   readonly attributes: JsonObject;
 }
 

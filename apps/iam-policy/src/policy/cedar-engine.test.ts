@@ -148,6 +148,30 @@ describe("the default bundle", () => {
   });
 });
 
+describe("the calling workload", () => {
+  it("is context.caller when the schema declares it, and absent when unknown", () => {
+    const archiver = "spiffe://auth.local/ns/apps/sa/archiver";
+    const withCallerRule = engine.compile(
+      withFiles(bundle, {
+        "archiver.cedar": `@id("archiver-reads")
+permit (principal, action == Action::"read", resource is Document)
+when { context has caller && context.caller == "${archiver}" };`,
+      }),
+    );
+    const decideWith = (callerSpiffeId: string) =>
+      withCallerRule.decide(
+        withCallerRule.prepare(documentRequest({ context: { callerSpiffeId } }), Date.now()),
+      );
+    try {
+      expect(decideWith(archiver).policyIds).toEqual(["archiver-reads"]);
+      expect(decideWith("spiffe://auth.local/ns/apps/sa/other").allowed).toBe(false);
+      expect(decideWith("").allowed).toBe(false);
+    } finally {
+      withCallerRule.dispose();
+    }
+  });
+});
+
 describe("request checks", () => {
   it.each<[string, RequestOverrides, string]>([
     [

@@ -60,6 +60,7 @@ const CONTEXT_FIELDS: Readonly<Record<string, string>> = {
   risk_score: "Long",
   session_id: "String",
   client_id: "String",
+  caller: "String",
   attributes: "Record",
 };
 
@@ -431,6 +432,7 @@ function buildContext(
   if (declared.has("risk_score")) context["risk_score"] = input.riskScore;
   optional("session_id", input.sessionId, "session_id", (v) => v);
   optional("client_id", input.clientId, "client_id", (v) => v);
+  optional("caller", input.callerSpiffeId, "caller_spiffe_id", (v) => v);
   const attributes = declared.get("attributes");
   if (attributes) {
     context["attributes"] = toCedarRecord(

@@ -146,6 +146,7 @@ export const requestArb: fc.Arbitrary<AuthorizationRequest> = fc
       riskScore: r.risk,
       sessionId: "",
       clientId: "",
+      callerSpiffeId: "",
       attributes: r.flagged === undefined ? {} : { flagged: r.flagged },
     },
   }));

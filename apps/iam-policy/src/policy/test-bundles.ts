@@ -69,6 +69,7 @@ export function documentRequest(overrides: RequestOverrides = {}): Authorization
       riskScore: 0,
       sessionId: "",
       clientId: "",
+      callerSpiffeId: "",
       attributes: {},
       ...overrides.context,
     },

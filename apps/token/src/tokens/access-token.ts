@@ -20,6 +20,16 @@ export interface AccessTokenClaims {
   readonly scope?: string;
   /** Session the token belongs to, when there is one. */
   readonly sid?: string;
+  /** RFC 9068 §2.2.3.1: role names granted to the subject; omitted when there are none. */
+  readonly roles?: readonly string[];
+  /** Tenant the subject belongs to, for tenant-isolation policies; omitted when none. */
+  readonly tenant?: string;
+  /** OIDC Core §2: authentication context class of the login that started the family. */
+  readonly acr?: string;
+  /** RFC 8176 authentication method references of that login; omitted when there are none. */
+  readonly amr?: readonly string[];
+  /** OIDC Core §2: when the subject authenticated, seconds since the epoch (an integer). */
+  readonly auth_time?: number;
 }
 
 function base64url(value: unknown): string {

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -103,6 +103,77 @@ describe("MemoryRefreshTokenStore journal", () => {
     });
     await third.close();
     await before.close();
+  });
+
+  it("keeps a family's authorization facts across restarts, in the journal and in its snapshot", async () => {
+    const file = join(directory, "store.jsonl");
+    const first = new MemoryRefreshTokenStore({ file });
+    const created = newFamily({
+      roles: ["admin", "orders:viewer"],
+      tenant: "acme",
+      acr: "phr",
+      amr: ["pwd", "hwk"],
+      authTimeMs: NOW - 60_000,
+    });
+    await first.createFamily(created, NOW);
+    const request = rotation(created.tokenHash);
+    await first.rotate(request);
+    await first.close();
+    // Replayed from the appended lines, then compacted into a snapshot line...
+    const second = new MemoryRefreshTokenStore({ file });
+    expect((await second.inspect(request.successorHash, NOW))?.family).toEqual(created.family);
+    await second.close();
+    expect((await readFile(file, "utf8")).trim().split("\n")).toHaveLength(1);
+    // ...which restores them too.
+    const third = new MemoryRefreshTokenStore({ file });
+    expect((await third.inspect(request.successorHash, NOW))?.family).toEqual(created.family);
+    expect(await third.familyOfToken(created.tokenHash, NOW)).toEqual(created.family);
+    await third.close();
+  });
+
+  it("loads a journal written before families had authorization facts", async () => {
+    const file = join(directory, "old.jsonl");
+    const family = {
+      familyId: "fam-old",
+      subject: "user-1",
+      clientId: "client-1",
+      audience: ["https://api.auth.local"],
+      scopes: ["a"],
+      sessionId: "s-1",
+      createdAtMs: NOW,
+      expiresAtMs: NOW + 3_600_000,
+    };
+    const token = {
+      tokenHash: "h-old",
+      familyId: "fam-old",
+      generation: 0,
+      issuedAtMs: NOW,
+      expiresAtMs: NOW + 600_000,
+    };
+    const snapshot = {
+      op: "snapshot",
+      state: {
+        families: [{ record: family, revoked: false, accessTokens: [["at-old", NOW + 900_000]] }],
+        tokens: [{ record: token, used: false }],
+        revoked: [],
+      },
+    };
+    const appended = {
+      op: "family",
+      entry: {
+        family: { ...family, familyId: "fam-old-2" },
+        tokenHash: "h-old-2",
+        tokenExpiresAtMs: NOW + 600_000,
+        accessToken: { jti: "at-old-2", expiresAtMs: NOW + 900_000 },
+      },
+      nowMs: NOW,
+    };
+    await writeFile(file, `${JSON.stringify(snapshot)}\n${JSON.stringify(appended)}\n`);
+    const store = new MemoryRefreshTokenStore({ file });
+    expect(await store.inspect("h-old", NOW)).toEqual({ family, token });
+    expect(await store.familyOfToken("h-old-2", NOW)).toEqual({ ...family, familyId: "fam-old-2" });
+    expect(await store.rotate(rotation("h-old"))).toMatchObject({ outcome: "rotated", family });
+    await store.close();
   });
 
   it("stores hashes only, and the journal is compacted to one snapshot line at start", async () => {

@@ -13,6 +13,7 @@ import {
 import { dirname } from "node:path";
 import { ServiceError } from "@authplat/errors";
 import type {
+  ActiveRefreshToken,
   FamilyRecord,
   FamilyRevocation,
   FamilySelector,
@@ -163,6 +164,18 @@ export class MemoryRefreshTokenStore implements TokenStore {
     const token = this.#tokens.get(tokenHash);
     const family = token && this.#families.get(token.record.familyId);
     return family !== undefined && family.record.expiresAtMs > nowMs ? family.record : undefined;
+  }
+
+  async inspect(tokenHash: string, nowMs: number): Promise<ActiveRefreshToken | undefined> {
+    const token = this.#tokens.get(tokenHash);
+    const family = token && this.#families.get(token.record.familyId);
+    if (token === undefined || family === undefined) return undefined;
+    const active =
+      !token.used &&
+      token.record.expiresAtMs > nowMs &&
+      !family.revoked &&
+      family.record.expiresAtMs > nowMs;
+    return active ? { family: family.record, token: token.record } : undefined;
   }
 
   async revokeFamilies(selector: FamilySelector, nowMs: number): Promise<FamilyRevocation> {

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 import { ServiceError } from "@authplat/errors";
 import type {
+  ActiveRefreshToken,
   FamilyRecord,
   FamilyRevocation,
   FamilySelector,
@@ -145,6 +146,17 @@ if not family[1] or tonumber(family[2]) <= tonumber(ARGV[4]) then return false e
 return family[1]
 `;
 
+// ARGV: prefix, feedLength, hash, now. Reads only: an active token's {family JSON, generation,
+// issued at, usable until}, else false.
+const INSPECT = `${COMMON}
+local now = tonumber(ARGV[4])
+local token = redis.call('HMGET', p .. 'rt:' .. ARGV[3], 'f', 'g', 'i', 'e', 'u')
+if not token[1] or token[5] ~= '0' or tonumber(token[4]) <= now then return false end
+local family = redis.call('HMGET', p .. 'fam:' .. token[1], 'j', 'r', 'e')
+if not family[1] or family[2] ~= '0' or tonumber(family[3]) <= now then return false end
+return { family[1], token[2], token[3], token[4] }
+`;
+
 // ARGV: prefix, feedLength, kind (fam|sub|sid), value, now
 const REVOKE_FAMILIES = `${COMMON}
 local now = tonumber(ARGV[5])
@@ -187,6 +199,7 @@ const SCRIPTS = {
   createFamily: script(CREATE_FAMILY),
   rotate: script(ROTATE),
   familyOfToken: script(FAMILY_OF_TOKEN),
+  inspect: script(INSPECT),
   revokeFamilies: script(REVOKE_FAMILIES),
   revoke: script(REVOKE),
 } as const;
@@ -316,6 +329,23 @@ export class RedisTokenStore implements TokenStore {
   async familyOfToken(tokenHash: string, nowMs: number): Promise<FamilyRecord | undefined> {
     const reply = await this.#run(SCRIPTS.familyOfToken, [tokenHash, String(nowMs)]);
     return typeof reply === "string" ? parseFamily(reply) : undefined;
+  }
+
+  async inspect(tokenHash: string, nowMs: number): Promise<ActiveRefreshToken | undefined> {
+    const reply = await this.#run(SCRIPTS.inspect, [tokenHash, String(nowMs)]);
+    if (!Array.isArray(reply)) return undefined;
+    const [json, generation, issuedAt, expiresAt] = reply as [string, string, string, string];
+    const family = parseFamily(json);
+    return {
+      family,
+      token: {
+        tokenHash,
+        familyId: family.familyId,
+        generation: Number(generation),
+        issuedAtMs: Number(issuedAt),
+        expiresAtMs: Number(expiresAt),
+      },
+    };
   }
 
   async revokeFamilies(selector: FamilySelector, nowMs: number): Promise<FamilyRevocation> {

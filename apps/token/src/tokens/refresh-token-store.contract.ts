@@ -250,6 +250,120 @@ export function describeTokenStoreContract(
         expect(await store.isRevoked("at-short", NOW + 10)).toBe(false);
       }));
 
+    it("keeps a family's authorization facts through every read, and reads a family without them", () =>
+      withStore(async (store) => {
+        const authorized = newFamily({
+          roles: ["admin", "orders:viewer"],
+          tenant: "acme",
+          acr: "phr",
+          amr: ["pwd", "otp"],
+          authTimeMs: NOW - 60_000,
+        });
+        const plain = newFamily();
+        await store.createFamily(authorized, NOW);
+        await store.createFamily(plain, NOW);
+        expect(await store.familyOfToken(authorized.tokenHash, NOW)).toEqual(authorized.family);
+        expect(await store.familyOfToken(plain.tokenHash, NOW)).toEqual(plain.family);
+        expect((await store.inspect(authorized.tokenHash, NOW))?.family).toEqual(authorized.family);
+        const request = rotation(authorized.tokenHash);
+        expect(await store.rotate(request)).toMatchObject({ family: authorized.family });
+        expect((await store.inspect(request.successorHash, NOW))?.family).toEqual(
+          authorized.family,
+        );
+        const old = await store.familyOfToken(plain.tokenHash, NOW);
+        for (const field of ["roles", "tenant", "acr", "amr", "authTimeMs"]) {
+          expect(old).not.toHaveProperty(field);
+        }
+      }));
+
+    it("inspects an active token: its family and its own record, changing nothing", () =>
+      withStore(async (store) => {
+        const created = newFamily();
+        await store.createFamily(created, NOW);
+        const active = {
+          family: created.family,
+          token: {
+            tokenHash: created.tokenHash,
+            familyId: created.family.familyId,
+            generation: 0,
+            issuedAtMs: NOW,
+            expiresAtMs: created.tokenExpiresAtMs,
+          },
+        };
+        expect(await store.inspect(created.tokenHash, NOW + 1_000)).toEqual(active);
+        expect(await store.inspect(created.tokenHash, NOW + 1_000)).toEqual(active);
+        // Inspecting did not use the token: it still rotates, once.
+        expect(await store.rotate(rotation(created.tokenHash))).toMatchObject({
+          outcome: "rotated",
+        });
+      }));
+
+    it("inspects the successor after a rotation as active and the rotated token as not", () =>
+      withStore(async (store) => {
+        const created = newFamily();
+        await store.createFamily(created, NOW);
+        const request = rotation(created.tokenHash, { nowMs: NOW + 1_000 });
+        await store.rotate(request);
+        expect(await store.inspect(created.tokenHash, NOW + 2_000)).toBeUndefined();
+        expect(await store.inspect(request.successorHash, NOW + 2_000)).toEqual({
+          family: created.family,
+          token: {
+            tokenHash: request.successorHash,
+            familyId: created.family.familyId,
+            generation: 1,
+            issuedAtMs: NOW + 1_000,
+            expiresAtMs: NOW + 1_000 + HOUR,
+          },
+        });
+      }));
+
+    it("inspecting a used token revokes nothing: the successor still rotates", () =>
+      withStore(async (store) => {
+        const created = newFamily();
+        await store.createFamily(created, NOW);
+        const request = rotation(created.tokenHash);
+        await store.rotate(request);
+        expect(await store.inspect(created.tokenHash, NOW)).toBeUndefined();
+        expect(await store.isRevoked(created.accessToken.jti, NOW)).toBe(false);
+        expect(await store.rotate(rotation(request.successorHash))).toMatchObject({
+          outcome: "rotated",
+        });
+      }));
+
+    it("inspects no token of a family revoked by replay or by revokeFamilies", () =>
+      withStore(async (store) => {
+        const replayed = newFamily();
+        await store.createFamily(replayed, NOW);
+        const request = rotation(replayed.tokenHash);
+        await store.rotate(request);
+        expect(await store.rotate(rotation(replayed.tokenHash))).toMatchObject({
+          outcome: "reused",
+        });
+        expect(await store.inspect(request.successorHash, NOW)).toBeUndefined();
+        expect(await store.inspect(replayed.tokenHash, NOW)).toBeUndefined();
+
+        const revoked = newFamily();
+        await store.createFamily(revoked, NOW);
+        await store.revokeFamilies({ familyId: revoked.family.familyId }, NOW);
+        expect(await store.inspect(revoked.tokenHash, NOW)).toBeUndefined();
+      }));
+
+    it("inspects by the caller's clock: no token past its idle deadline or its family's end, and no unknown one", () =>
+      withStore(async (store) => {
+        const idle = newFamily();
+        await store.createFamily(idle, NOW);
+        expect(await store.inspect(idle.tokenHash, idle.tokenExpiresAtMs - 1)).toBeDefined();
+        expect(await store.inspect(idle.tokenHash, idle.tokenExpiresAtMs)).toBeUndefined();
+
+        // A token whose own deadline outlives its family (never issued so, but the end rules).
+        const ended = newFamily({ expiresAtMs: NOW + 5_000 });
+        await store.createFamily(ended, NOW);
+        expect(await store.inspect(ended.tokenHash, NOW + 4_999)).toBeDefined();
+        expect(await store.inspect(ended.tokenHash, NOW + 5_000)).toBeUndefined();
+
+        expect(await store.inspect("h-never-issued", NOW)).toBeUndefined();
+      }));
+
     it("reports an entry revoked until its expiry, keeping the later expiry", () =>
       withStore(async (store) => {
         expect(

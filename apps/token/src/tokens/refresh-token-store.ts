@@ -15,6 +15,18 @@ export interface FamilyRecord {
   readonly createdAtMs: number;
   /** Absolute end of the family: no token of it is usable from then on. */
   readonly expiresAtMs: number;
+  // Authorization facts of the grant, copied into every access token of the family. Each is
+  // absent when the grant had none, and in records written before the fields existed.
+  /** Role names (access-token `roles`), distinct, in the order granted. */
+  readonly roles?: readonly string[];
+  /** Tenant of the subject (`tenant`). */
+  readonly tenant?: string;
+  /** Authentication context class of the login (`acr`). */
+  readonly acr?: string;
+  /** RFC 8176 authentication method references of the login (`amr`), distinct. */
+  readonly amr?: readonly string[];
+  /** When the subject authenticated, ms since the epoch (`auth_time`). */
+  readonly authTimeMs?: number;
 }
 
 /** What the store keeps about one refresh token. Never the token itself, only its hash. */
@@ -30,6 +42,12 @@ export interface RefreshTokenRecord {
    * family's end. A used token's record is kept until the family ends, for replay detection.
    */
   readonly expiresAtMs: number;
+}
+
+/** An active refresh token: its record and its family's, as {@link RefreshTokenStore.inspect} finds them. */
+export interface ActiveRefreshToken {
+  readonly family: FamilyRecord;
+  readonly token: RefreshTokenRecord;
 }
 
 /** An access token issued from a family; revoking the family puts its `jti` on the list. */
@@ -128,6 +146,12 @@ export interface RefreshTokenStore {
   rotate(request: RotateRequest): Promise<RotateResult>;
   /** The unexpired family of a refresh token, used or not, or undefined. Changes nothing. */
   familyOfToken(tokenHash: string, nowMs: number): Promise<FamilyRecord | undefined>;
+  /**
+   * The records of a refresh token when it is active at `nowMs`: known, never used, before its
+   * own expiry and its family's end, family not revoked; otherwise undefined. Changes nothing:
+   * no use, no replay detection, no revocation. One atomic read.
+   */
+  inspect(tokenHash: string, nowMs: number): Promise<ActiveRefreshToken | undefined>;
   /** Revokes the selected live families and their unexpired access tokens. Idempotent. */
   revokeFamilies(selector: FamilySelector, nowMs: number): Promise<FamilyRevocation>;
 }

@@ -1,8 +1,10 @@
 import { decodeProtectedHeader, importJWK, jwtVerify } from "jose";
+import { ServiceError } from "@authplat/errors";
 import { beforeAll, describe, expect, it } from "vitest";
 import { KeyRing } from "../keys/key-ring.ts";
 import { generateLocalSigner, type Signer } from "../keys/signer.ts";
 import { MemoryRefreshTokenStore } from "./memory-refresh-token-store.ts";
+import type { RefreshTokenStore } from "./refresh-token-store.ts";
 import { hashOpaqueToken, TokenIssuer, type TokenPairRequest } from "./token-issuer.ts";
 
 const NOW = Date.UTC(2026, 10, 25, 12, 0, 0);
@@ -273,6 +275,236 @@ describe("TokenIssuer.refresh", () => {
       issuer.refresh({ ...base, refreshToken: next.refreshToken }),
     ).rejects.toMatchObject({
       code: "INVALID_CREDENTIALS",
+    });
+  });
+});
+
+/** The payload of a compact JWS, unverified (the tests above verify signatures). */
+function payloadOf(token: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString());
+}
+
+const ROLES_MESSAGE = "roles must be at most 64 names of 1-128 characters from A-Z a-z 0-9 _ . : -";
+const AMR_MESSAGE = "authentication_methods must list at most 8 methods";
+const AUTH_TIME = NOW - 300_500;
+
+const authorized: TokenPairRequest = {
+  ...request,
+  roles: ["admin", "orders.viewer", "admin", "tenant:acme:ops"],
+  tenant: "acme",
+  acr: "phr",
+  amr: ["pwd", "otp", "otp"],
+  authTimeMs: AUTH_TIME,
+};
+
+describe("TokenIssuer authorization claims", () => {
+  const CALLER = "spiffe://auth.local/ns/auth/sa/session-identity";
+
+  it("emits roles (distinct, in order), tenant, acr, amr and auth_time in seconds, and keeps them in the family", async () => {
+    const { issuer, store } = issuerWith();
+    const pair = await issuer.issuePair(authorized);
+    expect(payloadOf(pair.accessToken)).toMatchObject({
+      roles: ["admin", "orders.viewer", "tenant:acme:ops"],
+      tenant: "acme",
+      acr: "phr",
+      amr: ["pwd", "otp"],
+      auth_time: Math.floor(AUTH_TIME / 1000),
+    });
+    expect(Number.isInteger(payloadOf(pair.accessToken).auth_time)).toBe(true);
+    expect(await store.familyOfToken(hashOpaqueToken(pair.refreshToken), NOW)).toMatchObject({
+      roles: ["admin", "orders.viewer", "tenant:acme:ops"],
+      tenant: "acme",
+      acr: "phr",
+      amr: ["pwd", "otp"],
+      authTimeMs: AUTH_TIME,
+    });
+  });
+
+  it("omits every authorization claim, and keeps nothing in the family, when none is given", async () => {
+    const { issuer, store } = issuerWith();
+    const pair = await issuer.issuePair(request);
+    const payload = payloadOf(pair.accessToken);
+    for (const claim of ["roles", "tenant", "acr", "amr", "auth_time"]) {
+      expect(payload).not.toHaveProperty(claim);
+    }
+    const family = await store.familyOfToken(hashOpaqueToken(pair.refreshToken), NOW);
+    for (const field of ["roles", "tenant", "acr", "amr", "authTimeMs"]) {
+      expect(family).not.toHaveProperty(field);
+    }
+  });
+
+  it("gives refreshed access tokens the family's claims, through every rotation", async () => {
+    const now = { ms: NOW };
+    const store = new MemoryRefreshTokenStore();
+    const issuer = new TokenIssuer({
+      keys: new KeyRing(signer),
+      refreshTokens: store,
+      nowMs: () => now.ms,
+      issuer: "https://auth.local",
+      accessTokenTtlSeconds: 900,
+      refreshTokenTtlSeconds: 86_400,
+    });
+    const first = await issuer.issuePair(authorized);
+    now.ms = NOW + 60_000;
+    const base = { clientId: "web-app", caller: CALLER };
+    const second = await issuer.refresh({ ...base, refreshToken: first.refreshToken, scopes: [] });
+    now.ms = NOW + 120_000;
+    const third = await issuer.refresh({
+      ...base,
+      refreshToken: second.refreshToken,
+      scopes: ["profile"],
+    });
+    const expected = {
+      roles: ["admin", "orders.viewer", "tenant:acme:ops"],
+      tenant: "acme",
+      acr: "phr",
+      amr: ["pwd", "otp"],
+      auth_time: Math.floor(AUTH_TIME / 1000),
+    };
+    expect(payloadOf(second.accessToken)).toMatchObject({ ...expected, iat: NOW / 1000 + 60 });
+    expect(payloadOf(third.accessToken)).toMatchObject({ ...expected, scope: "profile" });
+  });
+
+  it("accepts the limits: 64 roles of 128 characters, 8 methods, auth_time 60 s ahead or at 0", async () => {
+    const { issuer } = issuerWith();
+    const roles = Array.from({ length: 64 }, (_, i) => `${i}`.padStart(128, "r"));
+    const amr = Array.from({ length: 8 }, () => "otp");
+    const ahead = await issuer.issuePair({ ...request, roles, amr, authTimeMs: NOW + 60_000 });
+    expect(payloadOf(ahead.accessToken)).toMatchObject({ auth_time: NOW / 1000 + 60 });
+    expect((payloadOf(ahead.accessToken).roles as string[]).length).toBe(64);
+    const epoch = await issuer.issuePair({ ...request, authTimeMs: 0 });
+    expect(payloadOf(epoch.accessToken)).toMatchObject({ auth_time: 0 });
+  });
+
+  it.each([
+    [{ roles: Array.from({ length: 65 }, (_, i) => `r${i}`) }, ROLES_MESSAGE],
+    [{ roles: ["has space"] }, ROLES_MESSAGE],
+    [{ roles: [""] }, ROLES_MESSAGE],
+    [{ roles: ["r".repeat(129)] }, ROLES_MESSAGE],
+    [{ roles: ["a/b"] }, ROLES_MESSAGE],
+    [{ roles: ["caf\u00e9"] }, ROLES_MESSAGE],
+    [{ tenant: "two words" }, "tenant must be 1-255 printable characters"],
+    [{ tenant: "t".repeat(256) }, "tenant must be 1-255 printable characters"],
+    [{ acr: "urn:x phr" }, "acr must be 1-255 printable characters"],
+    [{ acr: "a".repeat(256) }, "acr must be 1-255 printable characters"],
+    [{ amr: Array.from({ length: 9 }, () => "pwd") }, AMR_MESSAGE],
+    [{ amr: ["PWD"] }, AMR_MESSAGE],
+    [{ authTimeMs: NOW + 60_001 }, "auth_time must not be in the future"],
+    [{ authTimeMs: -1 }, "auth_time must not be before 1970"],
+    [{ authTimeMs: Number.NaN }, "auth_time must not be before 1970"],
+  ])("rejects %j with INVALID_ARGUMENT naming the field", async (change, message) => {
+    const { issuer, store } = issuerWith();
+    await expect(issuer.issuePair({ ...request, ...change })).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+      message,
+    });
+    expect(store.size).toBe(0);
+  });
+});
+
+/** `store` with its `inspect` calls recorded. */
+function spyingOnInspect(store: RefreshTokenStore) {
+  const calls: [string, number][] = [];
+  const spy: RefreshTokenStore = {
+    createFamily: (entry, nowMs) => store.createFamily(entry, nowMs),
+    rotate: (rotation) => store.rotate(rotation),
+    familyOfToken: (hash, nowMs) => store.familyOfToken(hash, nowMs),
+    revokeFamilies: (selector, nowMs) => store.revokeFamilies(selector, nowMs),
+    inspect: (hash, nowMs) => {
+      calls.push([hash, nowMs]);
+      return store.inspect(hash, nowMs);
+    },
+  };
+  return { spy, calls };
+}
+
+describe("TokenIssuer.inspectRefreshToken", () => {
+  const CALLER = "spiffe://auth.local/ns/auth/sa/session-identity";
+
+  function inspector(now = { ms: NOW }) {
+    const store = new MemoryRefreshTokenStore();
+    const { spy, calls } = spyingOnInspect(store);
+    const { lines, log } = recordingLog();
+    const issuer = new TokenIssuer({
+      keys: new KeyRing(signer),
+      refreshTokens: spy,
+      nowMs: () => now.ms,
+      issuer: "https://auth.local",
+      accessTokenTtlSeconds: 900,
+      refreshTokenTtlSeconds: 86_400,
+      refreshIdleTimeoutSeconds: 3_600,
+      log,
+    });
+    return { issuer, calls, lines, now };
+  }
+
+  it("describes an active token by its hash and the issuer's clock, and logs nothing", async () => {
+    const { issuer, calls, lines, now } = inspector();
+    const pair = await issuer.issuePair(authorized);
+    now.ms = NOW + 5_000;
+    expect(await issuer.inspectRefreshToken(pair.refreshToken)).toEqual({
+      family: expect.objectContaining({
+        familyId: pair.familyId,
+        subject: "user-1",
+        roles: ["admin", "orders.viewer", "tenant:acme:ops"],
+        tenant: "acme",
+      }),
+      token: {
+        tokenHash: hashOpaqueToken(pair.refreshToken),
+        familyId: pair.familyId,
+        generation: 0,
+        issuedAtMs: NOW,
+        expiresAtMs: NOW + 3_600_000,
+      },
+    });
+    expect(calls).toEqual([[hashOpaqueToken(pair.refreshToken), NOW + 5_000]]);
+    expect(lines).toEqual([]);
+  });
+
+  it("answers inactive for a value that is not a refresh token without asking the store", async () => {
+    const { issuer, calls } = inspector();
+    for (const value of ["", "not-a-token", "A".repeat(42), "A".repeat(44), `${"A".repeat(42)}=`]) {
+      expect(await issuer.inspectRefreshToken(value)).toBeUndefined();
+    }
+    expect(calls).toEqual([]);
+  });
+
+  it("answers inactive for an unknown, a used or an idle-expired token, and changes nothing", async () => {
+    const { issuer, now } = inspector();
+    expect(await issuer.inspectRefreshToken("A".repeat(43))).toBeUndefined();
+    const pair = await issuer.issuePair(request);
+    const next = await issuer.refresh({
+      refreshToken: pair.refreshToken,
+      clientId: "web-app",
+      scopes: [],
+      caller: CALLER,
+    });
+    expect(await issuer.inspectRefreshToken(pair.refreshToken)).toBeUndefined();
+    expect(await issuer.inspectRefreshToken(next.refreshToken)).toMatchObject({
+      token: { generation: 1 },
+    });
+    now.ms = next.refreshTokenExpiresAtMs;
+    expect(await issuer.inspectRefreshToken(next.refreshToken)).toBeUndefined();
+  });
+
+  it("lets a store outage through as UNAVAILABLE", async () => {
+    const { spy } = spyingOnInspect(new MemoryRefreshTokenStore());
+    const down: RefreshTokenStore = {
+      ...spy,
+      inspect: async () => {
+        throw new ServiceError("UNAVAILABLE", "the token store is unavailable");
+      },
+    };
+    const issuer = new TokenIssuer({
+      keys: new KeyRing(signer),
+      refreshTokens: down,
+      nowMs: () => NOW,
+      issuer: "https://auth.local",
+      accessTokenTtlSeconds: 900,
+      refreshTokenTtlSeconds: 86_400,
+    });
+    await expect(issuer.inspectRefreshToken("A".repeat(43))).rejects.toMatchObject({
+      code: "UNAVAILABLE",
     });
   });
 });

@@ -2,7 +2,12 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { ServiceError } from "@authplat/errors";
 import type { KeyRing } from "../keys/key-ring.ts";
 import { signAccessToken, type AccessTokenClaims } from "./access-token.ts";
-import type { FamilyRecord, RefreshTokenStore, RotateRefusal } from "./refresh-token-store.ts";
+import type {
+  ActiveRefreshToken,
+  FamilyRecord,
+  RefreshTokenStore,
+  RotateRefusal,
+} from "./refresh-token-store.ts";
 
 /** What the caller asks tokens for. */
 export interface TokenPairRequest {
@@ -11,6 +16,16 @@ export interface TokenPairRequest {
   readonly audience: readonly string[];
   readonly scopes: readonly string[];
   readonly sessionId: string;
+  /** Role names for the `roles` claim; duplicates are dropped, order kept. Default: none. */
+  readonly roles?: readonly string[];
+  /** Tenant for the `tenant` claim; '' (the default) for none. */
+  readonly tenant?: string;
+  /** Authentication context class for the `acr` claim; '' (the default) omits it. */
+  readonly acr?: string;
+  /** RFC 8176 values for the `amr` claim; duplicates are dropped. Default: none. */
+  readonly amr?: readonly string[];
+  /** When the subject authenticated, ms since the epoch (`auth_time`); undefined omits it. */
+  readonly authTimeMs?: number;
 }
 
 /** An issued access token and refresh token. */
@@ -70,6 +85,13 @@ const IDENTIFIER = /^[\x21-\x7E]{1,255}$/;
 const REFRESH_TOKEN = /^[A-Za-z0-9_-]{43}$/;
 const MAX_SCOPES = 64;
 const MAX_AUDIENCES = 16;
+const ROLE = /^[A-Za-z0-9_.:-]{1,128}$/;
+const MAX_ROLES = 64;
+// RFC 8176 §2 values are short lowercase names; the handler maps enum values to them.
+const AMR_VALUE = /^[a-z0-9_-]{1,32}$/;
+const MAX_AMR = 8;
+/** How far in the future `auth_time` may be, for clock skew between services. */
+const AUTH_TIME_SKEW_MS = 60_000;
 
 /** The message of every refresh-token failure: callers cannot tell which check failed. */
 export const INVALID_REFRESH_TOKEN = "the refresh token is invalid";
@@ -88,7 +110,39 @@ function checkIdentifier(value: string, name: string): void {
   if (!IDENTIFIER.test(value)) throw invalid(`${name} must be 1-255 printable characters`);
 }
 
-function checkRequest(request: TokenPairRequest): void {
+function checkRoles(roles: readonly string[]): void {
+  if (roles.length > MAX_ROLES || !roles.every((role) => ROLE.test(role))) {
+    throw invalid(
+      `roles must be at most ${MAX_ROLES} names of 1-128 characters from A-Z a-z 0-9 _ . : -`,
+    );
+  }
+}
+
+function checkAmr(amr: readonly string[]): void {
+  if (amr.length > MAX_AMR || !amr.every((value) => AMR_VALUE.test(value))) {
+    throw invalid(`authentication_methods must list at most ${MAX_AMR} methods`);
+  }
+}
+
+function checkAuthTime(authTimeMs: number | undefined, nowMs: number): void {
+  if (authTimeMs === undefined) return;
+  if (!Number.isFinite(authTimeMs) || authTimeMs < 0) {
+    throw invalid("auth_time must not be before 1970");
+  }
+  if (authTimeMs > nowMs + AUTH_TIME_SKEW_MS) throw invalid("auth_time must not be in the future");
+}
+
+/** The authorization checks of a pair request; `auth_time` is judged against `nowMs`. */
+function checkAuthorization(request: TokenPairRequest, nowMs: number): void {
+  const { roles = [], tenant = "", acr = "", amr = [] } = request;
+  checkRoles(roles);
+  if (tenant !== "") checkIdentifier(tenant, "tenant");
+  if (acr !== "") checkIdentifier(acr, "acr");
+  checkAmr(amr);
+  checkAuthTime(request.authTimeMs, nowMs);
+}
+
+function checkRequest(request: TokenPairRequest, nowMs: number): void {
   checkIdentifier(request.subject, "subject");
   checkIdentifier(request.clientId, "client_id");
   if (request.audience.length === 0 || request.audience.length > MAX_AUDIENCES) {
@@ -99,6 +153,32 @@ function checkRequest(request: TokenPairRequest): void {
   }
   checkScopes(request.scopes);
   if (request.sessionId !== "") checkIdentifier(request.sessionId, "session_id");
+  checkAuthorization(request, nowMs);
+}
+
+/** The family fields of the authorization facts asked for; an empty one is left out. */
+function authorizationFields(request: TokenPairRequest): Partial<FamilyRecord> {
+  const { tenant = "", acr = "" } = request;
+  const roles = [...new Set(request.roles ?? [])];
+  const amr = [...new Set(request.amr ?? [])];
+  return {
+    ...(roles.length > 0 ? { roles } : {}),
+    ...(tenant !== "" ? { tenant } : {}),
+    ...(acr !== "" ? { acr } : {}),
+    ...(amr.length > 0 ? { amr } : {}),
+    ...(request.authTimeMs !== undefined ? { authTimeMs: request.authTimeMs } : {}),
+  };
+}
+
+/** The access-token claims of a family's authorization facts; absent or empty ones are omitted. */
+function authorizationClaims(family: FamilyRecord): Partial<AccessTokenClaims> {
+  return {
+    ...(family.roles !== undefined && family.roles.length > 0 ? { roles: family.roles } : {}),
+    ...(family.tenant !== undefined && family.tenant !== "" ? { tenant: family.tenant } : {}),
+    ...(family.acr !== undefined && family.acr !== "" ? { acr: family.acr } : {}),
+    ...(family.amr !== undefined && family.amr.length > 0 ? { amr: family.amr } : {}),
+    ...(family.authTimeMs !== undefined ? { auth_time: Math.floor(family.authTimeMs / 1000) } : {}),
+  };
 }
 
 /** SHA-256 of an opaque token, base64url: what stores keep instead of the token. */
@@ -145,9 +225,9 @@ export class TokenIssuer {
    * when the family cannot be recorded (nothing is issued then).
    */
   async issuePair(request: TokenPairRequest): Promise<TokenPair> {
-    checkRequest(request);
     const deps = this.#deps;
     const nowMs = deps.nowMs();
+    checkRequest(request, nowMs);
     const scopes = [...new Set(request.scopes)];
     const family: FamilyRecord = {
       familyId: randomUUID(),
@@ -158,6 +238,7 @@ export class TokenIssuer {
       sessionId: request.sessionId === "" ? undefined : request.sessionId,
       createdAtMs: nowMs,
       expiresAtMs: nowMs + deps.refreshTokenTtlSeconds * 1000,
+      ...authorizationFields(request),
     };
     const refreshToken = newRefreshToken();
     const claims = this.#claims(family, scopes, nowMs);
@@ -245,6 +326,18 @@ export class TokenIssuer {
     };
   }
 
+  /**
+   * The records of a refresh token when it is active now (issued here, never used, unexpired,
+   * family not revoked), else undefined. A value that cannot be one of this service's refresh
+   * tokens is inactive without asking the store. Changes nothing; throws UNAVAILABLE when the
+   * store cannot be reached. The token is never logged.
+   */
+  async inspectRefreshToken(token: string): Promise<ActiveRefreshToken | undefined> {
+    if (!REFRESH_TOKEN.test(token)) return undefined;
+    const deps = this.#deps;
+    return deps.refreshTokens.inspect(hashOpaqueToken(token), deps.nowMs());
+  }
+
   #claims(family: FamilyRecord, scopes: readonly string[], nowMs: number): AccessTokenClaims {
     const iat = Math.floor(nowMs / 1000);
     return {
@@ -257,6 +350,7 @@ export class TokenIssuer {
       client_id: family.clientId,
       ...(scopes.length > 0 ? { scope: scopes.join(" ") } : {}),
       ...(family.sessionId !== undefined ? { sid: family.sessionId } : {}),
+      ...authorizationClaims(family),
     };
   }
 

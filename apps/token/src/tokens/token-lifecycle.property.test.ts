@@ -16,13 +16,33 @@ const CALLER = "spiffe://auth.local/ns/auth/sa/session-identity";
 
 const scopeToken = fc.stringMatching(/^[\x21\x23-\x5B\x5D-\x7E]{1,20}$/);
 const identifier = fc.stringMatching(/^[\x21-\x7E]{1,40}$/);
+const role = fc.stringMatching(/^[A-Za-z0-9_.:-]{1,20}$/);
 const pairRequest = fc.record({
   subject: identifier,
   clientId: identifier,
   audience: fc.uniqueArray(identifier, { minLength: 1, maxLength: 4 }),
   scopes: fc.array(scopeToken, { maxLength: 6 }),
   sessionId: fc.option(identifier, { nil: "" }),
+  roles: fc.array(role, { maxLength: 6 }),
+  tenant: fc.option(identifier, { nil: "" }),
+  acr: fc.option(identifier, { nil: "" }),
+  amr: fc.array(fc.constantFrom("pwd", "otp", "hwk", "mca"), { maxLength: 4 }),
+  authTimeMs: fc.option(fc.integer({ min: 0, max: NOW }), { nil: undefined }),
 });
+type PairRequest = typeof pairRequest extends fc.Arbitrary<infer T> ? T : never;
+
+/** What a family keeps of a request's authorization facts: empty ones are left out. */
+function authorizationOf(request: PairRequest) {
+  const roles = [...new Set(request.roles)];
+  const amr = [...new Set(request.amr)];
+  return {
+    ...(roles.length > 0 ? { roles } : {}),
+    ...(request.tenant !== "" ? { tenant: request.tenant } : {}),
+    ...(request.acr !== "" ? { acr: request.acr } : {}),
+    ...(amr.length > 0 ? { amr } : {}),
+    ...(request.authTimeMs !== undefined ? { authTimeMs: request.authTimeMs } : {}),
+  };
+}
 
 let signer: Signer;
 let redis: RedisBackend | undefined;
@@ -98,6 +118,14 @@ describe.each(backends)("token lifecycle on the %s store", (name, storeOf, numRu
           request.scopes.length === 0 ? undefined : [...new Set(request.scopes)].join(" "),
         );
         expect(payload.sid).toBe(request.sessionId === "" ? undefined : request.sessionId);
+        const authorization = authorizationOf(request);
+        expect(payload.roles).toEqual(authorization.roles);
+        expect(payload.tenant).toBe(authorization.tenant);
+        expect(payload.acr).toBe(authorization.acr);
+        expect(payload.amr).toEqual(authorization.amr);
+        expect(payload.auth_time).toBe(
+          request.authTimeMs === undefined ? undefined : Math.floor(request.authTimeMs / 1000),
+        );
         // At least 256 bits of entropy: 32 bytes from the CSPRNG, base64url.
         expect(Buffer.from(pair.refreshToken, "base64url")).toHaveLength(32);
         expect(pair.refreshToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
@@ -111,6 +139,7 @@ describe.each(backends)("token lifecycle on the %s store", (name, storeOf, numRu
           sessionId: request.sessionId === "" ? undefined : request.sessionId,
           createdAtMs: clock.ms,
           expiresAtMs: clock.ms + 86_400_000,
+          ...authorizationOf(request),
         });
       }),
       { numRuns },

@@ -439,6 +439,10 @@ describe("everyMethodOverride", () => {
               production: ["operator"],
               development: ["operator"],
             },
+            "/auth.auth_edge.v1.AuthEdgeService/AuthorizeToken": {
+              production: ["operator"],
+              development: ["operator"],
+            },
           },
         },
       },
@@ -453,9 +457,11 @@ describe("everyMethodOverride", () => {
         ),
       ],
     });
-    expect(rules.callersOf("/auth.auth_edge.v1.AuthEdgeService/IntrospectToken")).toEqual([
-      `spiffe://${TD}/ns/shop/sa/checkout`,
-    ]);
+    for (const method of ["IntrospectToken", "AuthorizeToken"]) {
+      expect(rules.callersOf(`/auth.auth_edge.v1.AuthEdgeService/${method}`)).toEqual([
+        `spiffe://${TD}/ns/shop/sa/checkout`,
+      ]);
+    }
     expect(
       rules.isAllowed("/auth.auth_edge.v1.AuthEdgeService/ValidateToken", id("operator")),
     ).toBe(false);

@@ -347,6 +347,11 @@ describe("health and reflection", () => {
       "audience",
       "scopes",
       "session_id",
+      "roles",
+      "tenant",
+      "acr",
+      "authentication_methods",
+      "auth_time",
     ]);
     expect(
       registry.getMessage("auth.token.v1.GetJwksResponse")?.field["maxAge"]?.message?.typeName,

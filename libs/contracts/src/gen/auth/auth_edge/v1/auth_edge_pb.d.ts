@@ -3,7 +3,7 @@
 /* eslint-disable */
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import type { Message } from "@bufbuild/protobuf";
+import type { JsonObject, Message } from "@bufbuild/protobuf";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 
 /**
@@ -201,6 +201,41 @@ export declare type TokenClaims = Message<"auth.auth_edge.v1.TokenClaims"> & {
    * @generated from field: string caller_spiffe_id = 13;
    */
   callerSpiffeId: string;
+
+  /**
+   * `roles` (RFC 9068 §2.2.3.1): role names granted to the subject; empty when none.
+   *
+   * @generated from field: repeated string roles = 14;
+   */
+  roles: string[];
+
+  /**
+   * `tenant`: the subject's tenant; empty when the token has none.
+   *
+   * @generated from field: string tenant = 15;
+   */
+  tenant: string;
+
+  /**
+   * `acr`: authentication context class reference of the login; empty when absent.
+   *
+   * @generated from field: string acr = 16;
+   */
+  acr: string;
+
+  /**
+   * `amr`: RFC 8176 authentication method references of the login, in token order.
+   *
+   * @generated from field: repeated string amr = 17;
+   */
+  amr: string[];
+
+  /**
+   * `auth_time`: when the subject authenticated; unset when absent.
+   *
+   * @generated from field: google.protobuf.Timestamp auth_time = 18;
+   */
+  authTime?: Timestamp | undefined;
 };
 
 /**
@@ -252,11 +287,21 @@ export declare type IntrospectTokenResponse = Message<"auth.auth_edge.v1.Introsp
 
   /**
    * The token's claims; unset when `active` is false, because an inactive answer says
-   * nothing else (RFC 7662 §2.2).
+   * nothing else (RFC 7662 §2.2). For a refresh token: `issuer`, `subject`, `client_id`,
+   * `scopes`, `session_id`, `roles`, `tenant`, `issued_at` and `expires_at` (of this token),
+   * and `caller_spiffe_id`; the rest are empty, as a refresh token is opaque.
    *
    * @generated from field: auth.auth_edge.v1.TokenClaims claims = 2;
    */
   claims?: TokenClaims | undefined;
+
+  /**
+   * Which kind of token is active: `access_token` or `refresh_token` (the RFC 7009 type hint
+   * values); empty when `active` is false.
+   *
+   * @generated from field: string token_type = 3;
+   */
+  tokenType: string;
 };
 
 /**
@@ -264,6 +309,182 @@ export declare type IntrospectTokenResponse = Message<"auth.auth_edge.v1.Introsp
  * Use `create(IntrospectTokenResponseSchema)` to create a new message.
  */
 export declare const IntrospectTokenResponseSchema: GenMessage<IntrospectTokenResponse>;
+
+/**
+ * AuthorizeTokenRequest asks whether the holder of a token may perform an action.
+ *
+ * @generated from message auth.auth_edge.v1.AuthorizeTokenRequest
+ */
+export declare type AuthorizeTokenRequest = Message<"auth.auth_edge.v1.AuthorizeTokenRequest"> & {
+  /**
+   * Compact JWS access token, as in ValidateTokenRequest.token. Required.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * Scopes the token must grant before iam-policy is asked, as in
+   * ValidateTokenRequest.required_scopes.
+   *
+   * @generated from field: repeated string required_scopes = 2;
+   */
+  requiredScopes: string[];
+
+  /**
+   * The action, a lower-case verb such as `read` that the policies name. Required.
+   *
+   * @generated from field: string action = 3;
+   */
+  action: string;
+
+  /**
+   * What the action is on. Required.
+   *
+   * @generated from field: auth.auth_edge.v1.AuthorizationResource resource = 4;
+   */
+  resource?: AuthorizationResource | undefined;
+
+  /**
+   * The end user's IP address in textual form, for network conditions; empty when unknown.
+   *
+   * @generated from field: string ip_address = 5;
+   */
+  ipAddress: string;
+
+  /**
+   * Further request attributes for attribute-based rules, such as `{"country": "DE"}`; the
+   * policy bundle's schema says which are accepted. Values are strings, numbers or booleans.
+   *
+   * @generated from field: google.protobuf.Struct context_attributes = 6;
+   */
+  contextAttributes?: JsonObject | undefined;
+};
+
+/**
+ * Describes the message auth.auth_edge.v1.AuthorizeTokenRequest.
+ * Use `create(AuthorizeTokenRequestSchema)` to create a new message.
+ */
+export declare const AuthorizeTokenRequestSchema: GenMessage<AuthorizeTokenRequest>;
+
+/**
+ * AuthorizationResource is what an action is on.
+ *
+ * @generated from message auth.auth_edge.v1.AuthorizationResource
+ */
+export declare type AuthorizationResource = Message<"auth.auth_edge.v1.AuthorizationResource"> & {
+  /**
+   * Resource type in lower snake case, such as `document`. Required.
+   *
+   * @generated from field: string type = 1;
+   */
+  type: string;
+
+  /**
+   * The resource's ID within its type; empty for the type as a whole.
+   *
+   * @generated from field: string id = 2;
+   */
+  id: string;
+
+  /**
+   * Attributes for attribute-based rules, such as `{"tenant": "acme", "owner": "u-1"}`.
+   *
+   * @generated from field: google.protobuf.Struct attributes = 3;
+   */
+  attributes?: JsonObject | undefined;
+};
+
+/**
+ * Describes the message auth.auth_edge.v1.AuthorizationResource.
+ * Use `create(AuthorizationResourceSchema)` to create a new message.
+ */
+export declare const AuthorizationResourceSchema: GenMessage<AuthorizationResource>;
+
+/**
+ * AuthorizeTokenResponse is either the decision for a valid token or why the token was refused.
+ *
+ * @generated from message auth.auth_edge.v1.AuthorizeTokenResponse
+ */
+export declare type AuthorizeTokenResponse = Message<"auth.auth_edge.v1.AuthorizeTokenResponse"> & {
+  /**
+   * Exactly one member is set.
+   *
+   * @generated from oneof auth.auth_edge.v1.AuthorizeTokenResponse.result
+   */
+  result: {
+    /**
+     * The token is valid and iam-policy decided.
+     *
+     * @generated from field: auth.auth_edge.v1.AuthorizationDecision decision = 1;
+     */
+    value: AuthorizationDecision;
+    case: "decision";
+  } | {
+    /**
+     * The token is not valid (or lacks a required scope); nothing was authorized.
+     *
+     * @generated from field: auth.auth_edge.v1.TokenRejection rejection = 2;
+     */
+    value: TokenRejection;
+    case: "rejection";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message auth.auth_edge.v1.AuthorizeTokenResponse.
+ * Use `create(AuthorizeTokenResponseSchema)` to create a new message.
+ */
+export declare const AuthorizeTokenResponseSchema: GenMessage<AuthorizeTokenResponse>;
+
+/**
+ * AuthorizationDecision is iam-policy's answer about a valid token.
+ *
+ * @generated from message auth.auth_edge.v1.AuthorizationDecision
+ */
+export declare type AuthorizationDecision = Message<"auth.auth_edge.v1.AuthorizationDecision"> & {
+  /**
+   * True only when a policy permits the action and none forbids it.
+   *
+   * @generated from field: bool allowed = 1;
+   */
+  allowed: boolean;
+
+  /**
+   * IDs of the policies that decided: the permitting ones for an allow, the forbidding ones for
+   * a deny (empty when nothing permitted).
+   *
+   * @generated from field: repeated string policy_ids = 2;
+   */
+  policyIds: string[];
+
+  /**
+   * Short English explanation for logs; not for end users.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * ID of the decision in iam-policy's decision audit log.
+   *
+   * @generated from field: string decision_id = 4;
+   */
+  decisionId: string;
+
+  /**
+   * The verified claims the principal was built from.
+   *
+   * @generated from field: auth.auth_edge.v1.TokenClaims claims = 5;
+   */
+  claims?: TokenClaims | undefined;
+};
+
+/**
+ * Describes the message auth.auth_edge.v1.AuthorizationDecision.
+ * Use `create(AuthorizationDecisionSchema)` to create a new message.
+ */
+export declare const AuthorizationDecisionSchema: GenMessage<AuthorizationDecision>;
 
 /**
  * RejectionReason names the check a token failed. Each maps to `invalid_token` (or
@@ -398,6 +619,24 @@ export declare const AuthEdgeService: GenService<{
     methodKind: "unary";
     input: typeof IntrospectTokenRequestSchema;
     output: typeof IntrospectTokenResponseSchema;
+  },
+  /**
+   * AuthorizeToken validates an access token exactly as ValidateToken does and, when it is
+   * valid, asks iam-policy whether the token's principal may perform `action` on `resource`
+   * (requirement 1.4). The principal comes from the verified claims only: `sub` (a service
+   * when it equals `client_id`, otherwise a user), `roles`, `tenant`, and the MFA level from
+   * `acr`/`amr`; the session and client come from `sid` and `client_id`. An invalid token is a
+   * `rejection` and iam-policy is not asked; a denial is a normal answer. When iam-policy cannot
+   * decide (unreachable, its circuit breaker open, deadline) the call fails UNAVAILABLE: it
+   * never answers allow without a decision. A question iam-policy's schema refuses (unknown
+   * action or resource type, undeclared attribute) fails INVALID_ARGUMENT with its reason.
+   *
+   * @generated from rpc auth.auth_edge.v1.AuthEdgeService.AuthorizeToken
+   */
+  authorizeToken: {
+    methodKind: "unary";
+    input: typeof AuthorizeTokenRequestSchema;
+    output: typeof AuthorizeTokenResponseSchema;
   },
 }>;
 

@@ -146,6 +146,15 @@ export declare type AuthorizationContext = Message<"auth.iam_policy.v1.Authoriza
    * @generated from field: google.protobuf.Struct attributes = 7;
    */
   attributes?: JsonObject | undefined;
+
+  /**
+   * SPIFFE ID of the workload that asks on the principal's behalf, such as the resource server
+   * behind auth-edge; empty when not known. Policies read it as `context.caller` when the
+   * bundle's schema declares it.
+   *
+   * @generated from field: string caller_spiffe_id = 8;
+   */
+  callerSpiffeId: string;
 };
 
 /**

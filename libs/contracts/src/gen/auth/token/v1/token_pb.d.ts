@@ -4,8 +4,8 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
-import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import type { AuthenticationMethod } from "../../common/v1/authentication_pb.js";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 
 /**
  * Describes the file auth/token/v1/token.proto.
@@ -53,6 +53,50 @@ export declare type IssueTokenPairRequest = Message<"auth.token.v1.IssueTokenPai
    * @generated from field: string session_id = 5;
    */
   sessionId: string;
+
+  /**
+   * Role names granted to the subject, emitted in the access token's `roles` claim (RFC 9068
+   * §2.2.3.1). The family keeps them, so refreshed access tokens carry the same roles; iam-policy
+   * expands them through its hierarchy. At most 64 names of 1-128 characters from
+   * `A-Z a-z 0-9 _ . : -`. May be empty.
+   *
+   * @generated from field: repeated string roles = 6;
+   */
+  roles: string[];
+
+  /**
+   * The tenant the subject belongs to (`tenant` claim), for tenant-isolation policies; empty
+   * for none. 1-255 printable characters without spaces when set.
+   *
+   * @generated from field: string tenant = 7;
+   */
+  tenant: string;
+
+  /**
+   * Authentication context class reference of the login that started the family (`acr`
+   * claim, OpenID Connect Core §2), such as `phr`; empty omits it. Up to 255 printable
+   * characters without spaces.
+   *
+   * @generated from field: string acr = 8;
+   */
+  acr: string;
+
+  /**
+   * How the subject authenticated, emitted as RFC 8176 `amr` values as IssueIdToken does
+   * (password `pwd`, TOTP and backup code `otp`, WebAuthn `hwk`, push `mca`). Empty omits
+   * `amr`.
+   *
+   * @generated from field: repeated auth.common.v1.AuthenticationMethod authentication_methods = 9;
+   */
+  authenticationMethods: AuthenticationMethod[];
+
+  /**
+   * When the subject authenticated (`auth_time` claim); unset omits it. Must not be in the
+   * future.
+   *
+   * @generated from field: google.protobuf.Timestamp auth_time = 10;
+   */
+  authTime?: Timestamp | undefined;
 };
 
 /**
@@ -725,6 +769,111 @@ export declare type RotateSigningKeysResponse = Message<"auth.token.v1.RotateSig
 export declare const RotateSigningKeysResponseSchema: GenMessage<RotateSigningKeysResponse>;
 
 /**
+ * InspectRefreshTokenRequest names the refresh token to look at.
+ *
+ * @generated from message auth.token.v1.InspectRefreshTokenRequest
+ */
+export declare type InspectRefreshTokenRequest = Message<"auth.token.v1.InspectRefreshTokenRequest"> & {
+  /**
+   * The opaque refresh token. Required; a value that cannot be one of this service's refresh
+   * tokens is simply not active.
+   *
+   * @generated from field: string refresh_token = 1;
+   */
+  refreshToken: string;
+};
+
+/**
+ * Describes the message auth.token.v1.InspectRefreshTokenRequest.
+ * Use `create(InspectRefreshTokenRequestSchema)` to create a new message.
+ */
+export declare const InspectRefreshTokenRequestSchema: GenMessage<InspectRefreshTokenRequest>;
+
+/**
+ * InspectRefreshTokenResponse describes an active refresh token. When `active` is false nothing
+ * else is set, so an answer never tells an unknown token from a used, expired or revoked one.
+ *
+ * @generated from message auth.token.v1.InspectRefreshTokenResponse
+ */
+export declare type InspectRefreshTokenResponse = Message<"auth.token.v1.InspectRefreshTokenResponse"> & {
+  /**
+   * Whether the token can be used now.
+   *
+   * @generated from field: bool active = 1;
+   */
+  active: boolean;
+
+  /**
+   * `sub` of the family.
+   *
+   * @generated from field: string subject = 2;
+   */
+  subject: string;
+
+  /**
+   * The OAuth client the family was issued to.
+   *
+   * @generated from field: string client_id = 3;
+   */
+  clientId: string;
+
+  /**
+   * Scopes granted to the family.
+   *
+   * @generated from field: repeated string scopes = 4;
+   */
+  scopes: string[];
+
+  /**
+   * Session of the family; empty when none.
+   *
+   * @generated from field: string session_id = 5;
+   */
+  sessionId: string;
+
+  /**
+   * The family's ID.
+   *
+   * @generated from field: string family_id = 6;
+   */
+  familyId: string;
+
+  /**
+   * When this token was issued (by the issue or the rotation that created it).
+   *
+   * @generated from field: google.protobuf.Timestamp issued_at = 7;
+   */
+  issuedAt?: Timestamp | undefined;
+
+  /**
+   * When this token stops being usable: the earlier of its idle deadline and the family's end.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 8;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * Roles of the family, as in its access tokens.
+   *
+   * @generated from field: repeated string roles = 9;
+   */
+  roles: string[];
+
+  /**
+   * Tenant of the family; empty when none.
+   *
+   * @generated from field: string tenant = 10;
+   */
+  tenant: string;
+};
+
+/**
+ * Describes the message auth.token.v1.InspectRefreshTokenResponse.
+ * Use `create(InspectRefreshTokenResponseSchema)` to create a new message.
+ */
+export declare const InspectRefreshTokenResponseSchema: GenMessage<InspectRefreshTokenResponse>;
+
+/**
  * RevocationReason says why something was revoked; it is recorded for audit.
  *
  * @generated from enum auth.token.v1.RevocationReason
@@ -906,6 +1055,19 @@ export declare const TokenService: GenService<{
     methodKind: "unary";
     input: typeof RotateSigningKeysRequestSchema;
     output: typeof RotateSigningKeysResponseSchema;
+  },
+  /**
+   * InspectRefreshToken says whether an opaque refresh token is active (issued here, never
+   * used, unexpired, its family not revoked) and, when it is, describes its family. It changes
+   * nothing: the token stays usable, and presenting a used token here does not revoke its
+   * family. It exists for RFC 7662 introspection at auth-edge, the only caller allowed.
+   *
+   * @generated from rpc auth.token.v1.TokenService.InspectRefreshToken
+   */
+  inspectRefreshToken: {
+    methodKind: "unary";
+    input: typeof InspectRefreshTokenRequestSchema;
+    output: typeof InspectRefreshTokenResponseSchema;
   },
 }>;
 
