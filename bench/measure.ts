@@ -54,3 +54,60 @@ export async function measure(
     concurrency: options.concurrency,
   };
 }
+
+/** Options of {@link measureInterleaved}. */
+export interface InterleavedOptions {
+  readonly warmup: number;
+  readonly samples: number;
+  readonly concurrency: number;
+  /** Length of one throughput window. */
+  readonly throughputMs: number;
+  /** Throughput windows per operation, taken in turn across all operations. */
+  readonly rounds: number;
+}
+
+/**
+ * Measures several operations so that their ratios survive a noisy machine: latency as
+ * {@link measure} does (one operation after another), then `rounds` throughput windows taken
+ * in turn (A, B, C, A, B, C, ...), so that a slow spell hits every operation alike. Each
+ * result's `throughputPerSec` is its median window; `roundThroughputs` keeps every window, in
+ * round order, so a ratio can be taken per round and its median reported.
+ */
+export async function measureInterleaved(
+  operations: readonly { readonly name: string; readonly run: () => Promise<unknown> }[],
+  options: InterleavedOptions,
+): Promise<(Measurement & { readonly roundThroughputs: readonly number[] })[]> {
+  const latencyOnly = { ...options, throughputMs: 0, concurrency: 1 };
+  const results = [];
+  for (const operation of operations)
+    results.push(await measure(operation.name, operation.run, latencyOnly));
+  const windows = operations.map(() => [] as number[]);
+  for (let round = 0; round < options.rounds; round += 1) {
+    for (const [index, operation] of operations.entries()) {
+      let completed = 0;
+      const deadline = performance.now() + options.throughputMs;
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: options.concurrency }, async () => {
+          while (performance.now() < deadline) {
+            await operation.run();
+            completed += 1;
+          }
+        }),
+      );
+      windows[index]!.push(completed / ((performance.now() - started) / 1000));
+    }
+  }
+  return results.map((result, index) => ({
+    ...result,
+    throughputPerSec: median(windows[index]!),
+    concurrency: options.concurrency,
+    roundThroughputs: windows[index]!,
+  }));
+}
+
+/** The median of `values` (the lower middle one for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}

@@ -14,6 +14,10 @@ describe("loadAuthEdgeConfig", () => {
       JWKS_REFRESH_INTERVAL_MS: 300_000,
       JWKS_MIN_REFETCH_INTERVAL_MS: 5_000,
       JWKS_MAX_STALENESS_MS: 3_600_000,
+      JWT_SIGNATURE_PLACEMENT: "auto",
+      IAM_POLICY_ADDR: "127.0.0.1:50054",
+      IAM_POLICY_BREAKER_FAILURES: 5,
+      IAM_POLICY_BREAKER_OPEN_MS: 5_000,
     });
     expect(config.ALLOWED_CALLERS).toBeUndefined();
   });
@@ -50,6 +54,13 @@ describe("loadAuthEdgeConfig", () => {
     ["JWKS_MIN_REFETCH_INTERVAL_MS", "999", "JWKS_MIN_REFETCH_INTERVAL_MS: must be at least 1000"],
     ["JWKS_MAX_STALENESS_MS", "0", "JWKS_MAX_STALENESS_MS: must be at least 60000"],
     ["JWKS_MAX_STALENESS_MS", "1h", "JWKS_MAX_STALENESS_MS: must be a number"],
+    [
+      "JWT_SIGNATURE_PLACEMENT",
+      "worker",
+      "JWT_SIGNATURE_PLACEMENT: must be auto, event-loop or thread-pool",
+    ],
+    ["IAM_POLICY_ADDR", "iam-policy", "IAM_POLICY_ADDR: must be host:port"],
+    ["IAM_POLICY_BREAKER_FAILURES", "0", "IAM_POLICY_BREAKER_FAILURES: must be at least 1"],
   ])("rejects a bad %s, naming it", (variable, value, message) => {
     expect(() => loadAuthEdgeConfig({ [variable]: value })).toThrow(ConfigError);
     expect(() => loadAuthEdgeConfig({ [variable]: value })).toThrow(message);

@@ -33,6 +33,9 @@ const spiffeId = z.string().refine((value) => {
  *   so a stream of unknown key IDs cannot hammer the token service (default 5000);
  * - `JWKS_MAX_STALENESS_MS`: how old the last fetched key set may grow while refreshes fail;
  *   past it ValidateToken fails closed with UNAVAILABLE (default 3600000, one hour);
+ * - `JWT_SIGNATURE_PLACEMENT`: where signatures are checked: `auto` (default: on the event loop
+ *   while it is at most half busy, on libuv's thread pool above that), `event-loop` or
+ *   `thread-pool`;
  * - `JWT_VERIFICATION_CACHE_SIZE`: how many verified tokens to remember so a repeated token
  *   skips the signature check, 0-1000000, 0 turning the cache off (default 10000);
  * - `ALLOWED_CALLERS`: comma-separated SPIFFE IDs that may call ValidateToken,
@@ -74,6 +77,11 @@ export const authEdgeEnv = serviceEnv("auth-edge", 50051).extend({
   JWKS_MIN_REFETCH_INTERVAL_MS: envInt(5_000, 1_000, 3_600_000),
   JWKS_MAX_STALENESS_MS: envInt(3_600_000, 60_000, 604_800_000),
   JWT_VERIFICATION_CACHE_SIZE: envInt(10_000, 0, 1_000_000),
+  JWT_SIGNATURE_PLACEMENT: z
+    .enum(["auto", "event-loop", "thread-pool"], {
+      error: "must be auto, event-loop or thread-pool",
+    })
+    .default("auto"),
   ALLOWED_CALLERS: envList("", spiffeId).optional(),
   REVOCATION_MAX_STALENESS_MS: envInt(30_000, 1_000, 600_000),
   REVOCATION_MAX_ENTRIES: envInt(200_000, 1, 10_000_000),

@@ -123,6 +123,7 @@ try {
     clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS,
     nowMs,
     verificationCacheSize: config.JWT_VERIFICATION_CACHE_SIZE,
+    signaturePlacement: config.JWT_SIGNATURE_PLACEMENT,
     isRevoked: (claims) => revocations.isRevoked(claims),
   });
   await runService({

@@ -577,6 +577,8 @@ function describeResult(result: ValidationResult): string {
 }
 
 let validator: TokenValidator;
+// The same validator with its signature checks on libuv's thread pool: both paths must agree.
+let pooledValidator: TokenValidator;
 
 beforeAll(async () => {
   keys.es256 = await makeSigner("k-es", "ES256");
@@ -598,6 +600,17 @@ beforeAll(async () => {
     clockToleranceSeconds: TOLERANCE,
     nowMs: () => NOW * 1000,
     verificationCacheSize: 0,
+    signaturePlacement: "event-loop",
+  });
+  pooledValidator = new TokenValidator({
+    keys: jwks,
+    issuer: ISSUER,
+    audiences: AUDIENCES,
+    algorithms: ["ES256", "EdDSA"],
+    clockToleranceSeconds: TOLERANCE,
+    nowMs: () => NOW * 1000,
+    verificationCacheSize: 0,
+    signaturePlacement: "thread-pool",
   });
 });
 
@@ -608,6 +621,7 @@ describe("TokenValidator", () => {
       fc.asyncProperty(base, corruption, async (spec, change) => {
         const built = await build(spec, change);
         const result = await validator.validate(built.token, spec.requiredScopes);
+        expect(await pooledValidator.validate(built.token, spec.requiredScopes)).toEqual(result);
         const outcome = result.valid ? "VALID" : result.reason;
         seen.set(outcome, (seen.get(outcome) ?? 0) + 1);
         expect(outcome, `${describeResult(result)} for ${JSON.stringify(built.token)}`).toBe(

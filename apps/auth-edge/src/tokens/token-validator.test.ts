@@ -16,6 +16,7 @@ import {
   MAX_TOKEN_LENGTH,
   TokenValidator,
   type RejectionReason,
+  type SignaturePlacement,
 } from "./token-validator.ts";
 
 const NOW_S = 1_790_000_000;
@@ -665,5 +666,63 @@ describe("TokenValidator's verification cache", () => {
     await cached.validate(token);
     expect(cached.cachedTokens).toBe(0);
     expect(cached.cacheStats).toEqual({ hits: 0, misses: 0 });
+  });
+});
+
+describe("TokenValidator's signature placement", () => {
+  async function placed(signaturePlacement: SignaturePlacement) {
+    const keys = new JwksCache({
+      fetchKeys: async () => [es256.jwk, eddsa.jwk],
+      algorithms: ["ES256", "EdDSA"],
+      nowMs: () => NOW_S * 1000,
+      minRefetchIntervalMs: 0,
+    });
+    await keys.refresh();
+    return new TokenValidator({
+      keys,
+      issuer: ISSUER,
+      audiences: [AUDIENCE],
+      algorithms: ["ES256", "EdDSA"],
+      clockToleranceSeconds: 5,
+      nowMs: () => NOW_S * 1000,
+      verificationCacheSize: 0,
+      signaturePlacement,
+    });
+  }
+
+  it.each(["event-loop", "thread-pool"] as const)(
+    "checks signatures on the %s with the same answers",
+    async (placement) => {
+      const placedValidator = await placed(placement);
+      const [header, payload] = segments(await sign(claims(), es256));
+      const foreign = segments(await sign(claims(), stranger));
+      for (const alg of ["ES256", "EdDSA"] as const) {
+        const token = await sign(claims(), alg === "ES256" ? es256 : eddsa);
+        expect(await placedValidator.validate(token)).toMatchObject({ valid: true });
+      }
+      expect(await placedValidator.validate(`${header}.${payload}.${foreign[2]}`)).toMatchObject({
+        valid: false,
+        reason: "BAD_SIGNATURE",
+      });
+      const checks = placedValidator.signatureChecks;
+      expect(placement === "event-loop" ? checks.eventLoop : checks.threadPool).toBe(3);
+      expect(placement === "event-loop" ? checks.threadPool : checks.eventLoop).toBe(0);
+    },
+  );
+
+  it("auto: on the event loop while it is idle, on the thread pool while it is busy", async () => {
+    const auto = await placed("auto");
+    const token = await sign(claims(), es256);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    await auto.validate(token);
+    expect(auto.signatureChecks).toEqual({ eventLoop: 1, threadPool: 0 });
+    // Hold the loop for 120 ms, as a flood of calls would.
+    const until = performance.now() + 120;
+    while (performance.now() < until);
+    await auto.validate(token);
+    expect(auto.signatureChecks).toEqual({ eventLoop: 1, threadPool: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    await auto.validate(token);
+    expect(auto.signatureChecks).toEqual({ eventLoop: 2, threadPool: 1 });
   });
 });

@@ -1,4 +1,5 @@
 import { verify } from "node:crypto";
+import { performance } from "node:perf_hooks";
 import { ServiceError } from "@authplat/errors";
 import type { JwksCache, VerificationKey } from "../jwks/jwks-cache.ts";
 import { VerificationCache } from "./verification-cache.ts";
@@ -74,6 +75,12 @@ export interface TokenValidatorDeps {
    * memory. Default: nothing is revoked.
    */
   readonly isRevoked?: (claims: ValidatedClaims) => boolean;
+  /**
+   * Where signatures are checked: `event-loop` (synchronously, the least CPU and latency per
+   * check), `thread-pool` (libuv's pool, so the loop goes on serving meanwhile), or `auto`
+   * (the default): the event loop while its utilisation is at most 50%, the pool above that.
+   */
+  readonly signaturePlacement?: SignaturePlacement;
 }
 
 /** Default of {@link TokenValidatorDeps.verificationCacheSize}. */
@@ -146,8 +153,8 @@ function decodeObject(segment: string): Json | undefined {
  * node:crypto's one-shot `verify` with a KeyObject converted once per key set, not WebCrypto
  * (through jose): for ES256 it costs about 90 µs of CPU against about 140 µs, and the
  * synchronous form less CPU than the callback form (bench/verify-primitives.bench.ts). It holds
- * the event loop for that long, which on a CPU-bound service costs less than the thread-pool
- * round trip.
+ * the event loop for that long: the right trade while the loop has time to spare; a busy loop
+ * sends checks to {@link signatureVerifiesInPool} instead (see `signaturePlacement`).
  */
 function signatureVerifies(key: VerificationKey, signingInput: string, signature: Buffer): boolean {
   // The signing input is ASCII (checked against COMPACT_JWS), so latin1 is its exact octets.
@@ -164,6 +171,72 @@ function signatureVerifies(key: VerificationKey, signingInput: string, signature
     }
   } catch {
     return false;
+  }
+}
+
+/**
+ * {@link signatureVerifies} on libuv's thread pool (node:crypto's callback form): the event
+ * loop goes on serving calls while another core checks the signature.
+ */
+function signatureVerifiesInPool(
+  key: VerificationKey,
+  signingInput: string,
+  signature: Buffer,
+): Promise<boolean> {
+  const data = Buffer.from(signingInput, "latin1");
+  return new Promise((resolve) => {
+    const done = (error: Error | null, valid: boolean) => resolve(error === null && valid);
+    try {
+      switch (key.alg) {
+        case "ES256":
+          verify(
+            "sha256",
+            data,
+            { key: key.keyObject, dsaEncoding: "ieee-p1363" },
+            signature,
+            done,
+          );
+          return;
+        case "EdDSA":
+          verify(null, data, key.keyObject, signature, done);
+          return;
+        default:
+          resolve(false);
+      }
+    } catch {
+      resolve(false);
+    }
+  });
+}
+
+/** Where signatures are checked; see {@link TokenValidatorDeps.signaturePlacement}. */
+export type SignaturePlacement = "auto" | "event-loop" | "thread-pool";
+
+/** Event-loop utilisation above which `auto` sends signature checks to the thread pool. */
+const BUSY_UTILISATION = 0.5;
+/** How often `auto` looks at the event loop's utilisation again. */
+const PLACEMENT_SAMPLE_MS = 50;
+
+/**
+ * `auto` placement: on the event loop while it has time to spare (lowest latency: no thread
+ * hop), on the thread pool while it is busy (the loop keeps serving, another core verifies).
+ * Utilisation is sampled at most every {@link PLACEMENT_SAMPLE_MS} ms, when a check asks.
+ */
+class BusyLoopDetector {
+  #last = performance.eventLoopUtilization();
+  #sampledAt = performance.now();
+  #busy = false;
+
+  busy(): boolean {
+    const now = performance.now();
+    if (now - this.#sampledAt >= PLACEMENT_SAMPLE_MS) {
+      const current = performance.eventLoopUtilization();
+      this.#busy =
+        performance.eventLoopUtilization(current, this.#last).utilization > BUSY_UTILISATION;
+      this.#last = current;
+      this.#sampledAt = now;
+    }
+    return this.#busy;
   }
 }
 
@@ -293,11 +366,21 @@ interface Verified {
 export class TokenValidator {
   readonly #deps: TokenValidatorDeps;
   readonly #cache: VerificationCache<Verified> | undefined;
+  readonly #offload: () => boolean;
+  #checkedOnLoop = 0;
+  #checkedInPool = 0;
   #hits = 0;
   #misses = 0;
 
   constructor(deps: TokenValidatorDeps) {
     this.#deps = deps;
+    const placement = deps.signaturePlacement ?? "auto";
+    if (placement === "auto") {
+      const loop = new BusyLoopDetector();
+      this.#offload = () => loop.busy();
+    } else {
+      this.#offload = placement === "thread-pool" ? () => true : () => false;
+    }
     const size = deps.verificationCacheSize ?? DEFAULT_VERIFICATION_CACHE_SIZE;
     this.#cache =
       size > 0
@@ -319,6 +402,11 @@ export class TokenValidator {
    */
   get cacheStats(): { readonly hits: number; readonly misses: number } {
     return { hits: this.#hits, misses: this.#misses };
+  }
+
+  /** Signatures checked on the event loop and on the thread pool since construction. */
+  get signatureChecks(): { readonly eventLoop: number; readonly threadPool: number } {
+    return { eventLoop: this.#checkedOnLoop, threadPool: this.#checkedInPool };
   }
 
   /**
@@ -387,7 +475,7 @@ export class TokenValidator {
     if (
       encodedSignature.length !== SIGNATURE_CHARACTERS ||
       !isCanonicalBase64url(encodedSignature) ||
-      !signatureVerifies(key, token.slice(0, lastDot), Buffer.from(encodedSignature, "base64url"))
+      !(await this.#signatureVerifies(key, token.slice(0, lastDot), encodedSignature))
     ) {
       return reject("BAD_SIGNATURE", "the token signature does not verify");
     }
@@ -402,6 +490,21 @@ export class TokenValidator {
       return reject("WRONG_AUDIENCE", "the token is not meant for this audience");
     }
     return { claims, key };
+  }
+
+  /** Checks a signature where {@link TokenValidatorDeps.signaturePlacement} says. */
+  #signatureVerifies(
+    key: VerificationKey,
+    signingInput: string,
+    encodedSignature: string,
+  ): boolean | Promise<boolean> {
+    const signature = Buffer.from(encodedSignature, "base64url");
+    if (this.#offload()) {
+      this.#checkedInPool += 1;
+      return signatureVerifiesInPool(key, signingInput, signature);
+    }
+    this.#checkedOnLoop += 1;
+    return signatureVerifies(key, signingInput, signature);
   }
 
   /** Step 5: what a verified token's claims say now. */
