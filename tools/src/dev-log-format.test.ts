@@ -37,6 +37,22 @@ describe("formatLogLine", () => {
     expect(out).not.toContain("at x");
   });
 
+  it("shows a taken port at fatal without a stack: its message says what to do", () => {
+    const line = JSON.stringify({
+      level: "fatal",
+      time: "2026-11-26T12:00:03.000Z",
+      err: {
+        type: "PortInUseError",
+        message: "GRPC_PORT: 127.0.0.1:50052 is in use",
+        stack: "at x",
+      },
+      msg: "token service failed to start",
+    });
+    const out = formatLogLine("token", line, plain);
+    expect(out).toContain('err="PortInUseError: GRPC_PORT: 127.0.0.1:50052 is in use"');
+    expect(out).not.toContain("at x");
+  });
+
   it("keeps the stack of an error logged at level error, indented under the line", () => {
     const line = JSON.stringify({
       level: "error",

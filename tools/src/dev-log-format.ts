@@ -86,7 +86,9 @@ export function formatLogLine(service: string, line: string, options: LogFormatO
       const error = value as LogError;
       fields.push(`err=${JSON.stringify(describeError(error))}`);
       const severe = level === "error" || level === "fatal";
-      if (severe && typeof error.stack === "string") stack = error.stack;
+      // A taken port is the environment's problem; its message says what to do.
+      const expected = error.type === "PortInUseError";
+      if (severe && !expected && typeof error.stack === "string") stack = error.stack;
       continue;
     }
     fields.push(`${key}=${scalar(value)}`);

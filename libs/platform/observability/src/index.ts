@@ -6,6 +6,7 @@ export {
   type MetricsRegistryOptions,
 } from "./metrics.ts";
 export {
+  PortInUseError,
   startMetricsServer,
   type MetricsServer,
   type MetricsServerOptions,

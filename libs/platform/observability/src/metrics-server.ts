@@ -47,6 +47,21 @@ function answer(
 }
 
 /**
+ * A port a service was told to listen on is taken by another process: a problem of the
+ * environment, not a fault of the service, so logs show it without a stack trace. The message
+ * names the variable that sets the port and what to do.
+ */
+export class PortInUseError extends Error {
+  constructor(variable: string, address: string, options?: ErrorOptions) {
+    super(
+      `${variable}: ${address} is already in use by another process (is the platform already running, for example another \`npm start\`?); stop that process or set ${variable} to a free port`,
+      options,
+    );
+    this.name = "PortInUseError";
+  }
+}
+
+/**
  * Serves `GET /metrics` (Prometheus text exposition format) over plain HTTP on `host:port`;
  * every other method or path answers 404. The endpoint exposes only counters and timings,
  * never request data, and binds to loopback by default (`METRICS_HOST`).
@@ -54,9 +69,15 @@ function answer(
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
   const server = createServer((req, res) => answer(options.metrics, options.logger, req, res));
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    const refuse = (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === "EADDRINUSE"
+          ? new PortInUseError("METRICS_PORT", `${options.host}:${options.port}`, { cause: error })
+          : error,
+      );
+    server.once("error", refuse);
     server.listen(options.port, options.host, () => {
-      server.off("error", reject);
+      server.off("error", refuse);
       resolve();
     });
   });

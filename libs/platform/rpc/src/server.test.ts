@@ -11,7 +11,7 @@ import {
   type RequestContext,
 } from "@authplat/correlation";
 import { ServiceError } from "@authplat/errors";
-import { createLogger } from "@authplat/observability";
+import { createLogger, PortInUseError } from "@authplat/observability";
 import { parseSpiffeId } from "@authplat/spiffe";
 import { createCa, issueSvid } from "@authplat/spiffe/dev-pki";
 import { createTestPki, type TestPki } from "@authplat/spiffe/test-pki";
@@ -66,6 +66,29 @@ async function start(allowed: readonly string[]): Promise<RpcServer> {
     shutdownGraceMs: 2_000,
   });
 }
+
+describe("a taken port", () => {
+  it("fails the start with PortInUseError naming GRPC_PORT", async () => {
+    const first = await start([]);
+    try {
+      const error: unknown = await startRpcServer({
+        name: "token",
+        host: "127.0.0.1",
+        port: first.port,
+        tls: pki.files("token"),
+        services: [registration([])],
+        logger,
+        shutdownGraceMs: 1_000,
+      }).catch((thrown: unknown) => thrown);
+      expect(error).toBeInstanceOf(PortInUseError);
+      expect((error as Error).message).toContain(
+        `GRPC_PORT: 127.0.0.1:${first.port} is already in use by another process`,
+      );
+    } finally {
+      await first.shutdown();
+    }
+  });
+});
 
 function client(caller: string, target = server) {
   return createRpcClient(TokenService, {

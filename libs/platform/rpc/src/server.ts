@@ -2,7 +2,7 @@ import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { ServiceError } from "@authplat/errors";
-import type { Logger } from "@authplat/observability";
+import { PortInUseError, type Logger } from "@authplat/observability";
 import { CallerAllowlist, type SpiffeId } from "@authplat/spiffe";
 import { HealthImplementation } from "grpc-health-check";
 import { serverCredentials, type SvidFiles } from "./credentials.ts";
@@ -342,9 +342,15 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
     options.services.map((s) => s.service),
   );
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${options.host}:${options.port}`, credentials, (error, bound) =>
-      error ? reject(error) : resolve(bound),
-    );
+    server.bindAsync(`${options.host}:${options.port}`, credentials, (error, bound) => {
+      if (error === null) resolve(bound);
+      // grpc-js reports a taken port as "No address added ... EADDRINUSE".
+      else if (error.message.includes("EADDRINUSE")) {
+        reject(
+          new PortInUseError("GRPC_PORT", `${options.host}:${options.port}`, { cause: error }),
+        );
+      } else reject(error);
+    });
   });
   let stopping: Promise<void> | undefined;
   let serving = false;

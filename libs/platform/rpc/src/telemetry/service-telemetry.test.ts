@@ -9,6 +9,7 @@ import { ServiceError } from "@authplat/errors";
 import {
   createLogger,
   InMemorySpanExporter,
+  PortInUseError,
   startMetricsServer,
   type Logger,
   type MetricsServer,
@@ -329,6 +330,26 @@ describe("startServiceTelemetry", () => {
     await telemetry.shutdown();
     await telemetry.shutdown();
     await expect(fetch(`http://127.0.0.1:${port}/metrics`)).rejects.toThrow();
+  });
+
+  it("names METRICS_PORT and the fix when the port is taken", async () => {
+    const taken = createServer().listen(0, "127.0.0.1");
+    await once(taken, "listening");
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const error: unknown = await startServiceTelemetry({
+        name: "mfa",
+        settings: { METRICS_HOST: "127.0.0.1", METRICS_PORT: port },
+        logger: capturingLogger("mfa").logger,
+        defaultMetrics: false,
+      }).catch((thrown: unknown) => thrown);
+      expect(error).toBeInstanceOf(PortInUseError);
+      expect((error as Error).message).toBe(
+        `METRICS_PORT: 127.0.0.1:${port} is already in use by another process (is the platform already running, for example another \`npm start\`?); stop that process or set METRICS_PORT to a free port`,
+      );
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
+    }
   });
 
   it("serves no endpoint and installs no tracing when neither is configured", async () => {
