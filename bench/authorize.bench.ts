@@ -32,7 +32,7 @@ import { readPolicyBundle } from "@authplat/iam-policy/policy-bundle";
 import { clientCredentials, createRpcClient } from "@authplat/rpc";
 import { parseSpiffeId } from "@authplat/spiffe";
 import { createTestPki } from "@authplat/spiffe/test-pki";
-import { spawnService, type ServiceProcess } from "@authplat/tools/service-process";
+import { serviceEnv, spawnService, type ServiceProcess } from "@authplat/tools/service-process";
 import { measure, type Measurement } from "./measure.ts";
 
 const root = resolve(import.meta.dirname, "..");
@@ -115,16 +115,8 @@ async function startIamPolicy(extra: Record<string, string>): Promise<number> {
   const service = spawnService({
     root,
     name: "iam-policy",
-    env: {
-      PATH: process.env["PATH"],
-      LOG_LEVEL: "info",
-      GRPC_PORT: "0",
-      SVID_CERT_FILE: files.certFile,
-      SVID_KEY_FILE: files.keyFile,
-      TRUST_BUNDLE_FILE: files.bundleFile,
-      POLICY_DIR,
-      ...extra,
-    },
+    // Production rules: the benchmark calls as the operator, which may ask for decisions.
+    env: serviceEnv(process.env, files, { ACCESS_PROFILE: "production", POLICY_DIR, ...extra }),
   });
   children.push(service);
   return (await service.serving).port;

@@ -32,27 +32,40 @@ export async function measure(
     latencies.push(Number(process.hrtime.bigint() - started) / 1e6);
   }
   latencies.sort((a, b) => a - b);
-  let completed = 0;
-  const deadline = performance.now() + options.throughputMs;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: options.concurrency }, async () => {
-      while (performance.now() < deadline) {
-        await operation();
-        completed += 1;
-      }
-    }),
+  const throughputPerSec = await throughputWindow(
+    operation,
+    options.concurrency,
+    options.throughputMs,
   );
-  const elapsedSec = (performance.now() - started) / 1000;
   return {
     name,
     samples: latencies.length,
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
     meanMs: latencies.reduce((sum, value) => sum + value, 0) / latencies.length,
-    throughputPerSec: completed / elapsedSec,
+    throughputPerSec,
     concurrency: options.concurrency,
   };
+}
+
+/** Completed runs per second of `operation` with `concurrency` in flight for `ms`. */
+async function throughputWindow(
+  operation: () => Promise<unknown>,
+  concurrency: number,
+  ms: number,
+): Promise<number> {
+  let completed = 0;
+  const deadline = performance.now() + ms;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < deadline) {
+        await operation();
+        completed += 1;
+      }
+    }),
+  );
+  return completed / Math.max((performance.now() - started) / 1000, Number.EPSILON);
 }
 
 /** Options of {@link measureInterleaved}. */
@@ -84,18 +97,9 @@ export async function measureInterleaved(
   const windows = operations.map(() => [] as number[]);
   for (let round = 0; round < options.rounds; round += 1) {
     for (const [index, operation] of operations.entries()) {
-      let completed = 0;
-      const deadline = performance.now() + options.throughputMs;
-      const started = performance.now();
-      await Promise.all(
-        Array.from({ length: options.concurrency }, async () => {
-          while (performance.now() < deadline) {
-            await operation.run();
-            completed += 1;
-          }
-        }),
+      windows[index]!.push(
+        await throughputWindow(operation.run, options.concurrency, options.throughputMs),
       );
-      windows[index]!.push(completed / ((performance.now() - started) / 1000));
     }
   }
   return results.map((result, index) => ({

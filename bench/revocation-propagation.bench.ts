@@ -25,7 +25,7 @@ import { TokenService } from "@authplat/contracts/auth/token/v1";
 import { createRpcClient, type RpcClient } from "@authplat/rpc";
 import { parseSpiffeId } from "@authplat/spiffe";
 import { createTestPki } from "@authplat/spiffe/test-pki";
-import { spawnService, type ServiceProcess } from "@authplat/tools/service-process";
+import { serviceEnv, spawnService, type ServiceProcess } from "@authplat/tools/service-process";
 
 const root = resolve(import.meta.dirname, "..");
 const REVOCATIONS = Number(process.env["REVOCATIONS"] ?? 1_000);
@@ -37,17 +37,9 @@ const pki = await createTestPki();
 const dataDir = await mkdtemp(join(tmpdir(), "revocation-bench-"));
 const children: ServiceProcess[] = [];
 const clients: { close(): void }[] = [];
-const envFor = (name: string, extra: Record<string, string> = {}) => ({
-  PATH: process.env["PATH"],
-  LOG_LEVEL: "info",
-  GRPC_PORT: "0",
-  SVID_CERT_FILE: pki.files(name).certFile,
-  SVID_KEY_FILE: pki.files(name).keyFile,
-  TRUST_BUNDLE_FILE: pki.files(name).bundleFile,
-  // The benchmark issues and revokes as the operator, which only the development rules allow.
-  ACCESS_PROFILE: "development",
-  ...extra,
-});
+// The development profile (serviceEnv's): the benchmark issues and revokes as the operator.
+const envFor = (name: string, extra: Record<string, string> = {}) =>
+  serviceEnv(process.env, pki.files(name), extra);
 
 function percentile(sorted: readonly number[], p: number): number {
   const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);

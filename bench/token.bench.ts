@@ -21,7 +21,7 @@ import { TokenService } from "@authplat/contracts/auth/token/v1";
 import { createRpcClient } from "@authplat/rpc";
 import { parseSpiffeId } from "@authplat/spiffe";
 import { createTestPki } from "@authplat/spiffe/test-pki";
-import { spawnService, type ServiceProcess } from "@authplat/tools/service-process";
+import { serviceEnv, spawnService, type ServiceProcess } from "@authplat/tools/service-process";
 import { measure, type Measurement } from "./measure.ts";
 
 const root = resolve(import.meta.dirname, "..");
@@ -116,17 +116,13 @@ try {
     ...(profileDir === undefined
       ? {}
       : { nodeFlags: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] }),
-    env: {
-      PATH: process.env["PATH"],
-      LOG_LEVEL: "info",
-      GRPC_PORT: "0",
-      SVID_CERT_FILE: pki.files("token").certFile,
-      SVID_KEY_FILE: pki.files("token").keyFile,
-      TRUST_BUNDLE_FILE: pki.files("token").bundleFile,
+    // Production rules, as deployed: the benchmark calls as session-identity.
+    env: serviceEnv(process.env, pki.files("token"), {
+      ACCESS_PROFILE: "production",
       REDIS_URL,
       REDIS_KEY_PREFIX: PREFIX,
       KEY_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
-    },
+    }),
   });
   children.push(token);
   const tokenPort = (await token.serving).port;

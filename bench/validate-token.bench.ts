@@ -20,7 +20,7 @@ import { TokenValidator } from "@authplat/auth-edge/token-validator";
 import { clientCredentials, createRpcClient } from "@authplat/rpc";
 import { parseSpiffeId } from "@authplat/spiffe";
 import { createTestPki } from "@authplat/spiffe/test-pki";
-import { spawnService, type ServiceProcess } from "@authplat/tools/service-process";
+import { serviceEnv, spawnService, type ServiceProcess } from "@authplat/tools/service-process";
 import { measure, measureInterleaved, median, type Measurement } from "./measure.ts";
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
@@ -36,17 +36,9 @@ const AUDIENCE = "https://api.auth.local";
 const pki = await createTestPki();
 const children: ServiceProcess[] = [];
 const cleanups: (() => void)[] = [];
-const envFor = (name: string, extra: Record<string, string> = {}) => ({
-  PATH: process.env["PATH"],
-  LOG_LEVEL: "info",
-  GRPC_PORT: "0",
-  SVID_CERT_FILE: pki.files(name).certFile,
-  SVID_KEY_FILE: pki.files(name).keyFile,
-  TRUST_BUNDLE_FILE: pki.files(name).bundleFile,
-  // The benchmark issues its token as the operator, which only the development rules allow.
-  ACCESS_PROFILE: "development",
-  ...extra,
-});
+// The development profile (serviceEnv's): the benchmark issues its token as the operator.
+const envFor = (name: string, extra: Record<string, string> = {}) =>
+  serviceEnv(process.env, pki.files(name), extra);
 
 async function startEcho(): Promise<{ port: number; stop: () => void }> {
   const files = pki.files("iam-policy");

@@ -1,5 +1,4 @@
 import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -8,75 +7,38 @@ import { TokenService } from "@authplat/contracts/auth/token/v1";
 import { SessionService } from "@authplat/contracts/auth/session_identity/v1/session";
 import { createRpcClient, reflect } from "@authplat/rpc";
 import { parseSpiffeId } from "@authplat/spiffe";
-import { createTestPki, type TestPki } from "@authplat/spiffe/test-pki";
+import type { TestPki } from "@authplat/spiffe/test-pki";
 import { probeHealth } from "@authplat/tools/health-probe";
 import { PLATFORM_SERVICES } from "@authplat/tools/platform-services";
-import { spawnService, type ServiceProcess } from "@authplat/tools/service-process";
+import { spawnService } from "@authplat/tools/service-process";
+import { ROOT, ServiceFleet } from "./service-fleet.ts";
 
-const root = resolve(import.meta.dirname, "..", "..");
+let fleet: ServiceFleet;
 let pki: TestPki;
-const processes = new Map<string, ServiceProcess>();
-const ports = new Map<string, number>();
-const output: string[] = [];
-
-function envFor(name: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const files = pki.files(name);
-  return {
-    PATH: process.env["PATH"],
-    LOG_LEVEL: "info",
-    GRPC_PORT: "0",
-    SVID_CERT_FILE: files.certFile,
-    SVID_KEY_FILE: files.keyFile,
-    TRUST_BUNDLE_FILE: files.bundleFile,
-    SHUTDOWN_GRACE_MS: "2000",
-    // The test calls every service as the operator, as tools do under `npm start`.
-    ACCESS_PROFILE: "development",
-    ...extra,
-  };
-}
-
-async function start(name: string, extra: Record<string, string> = {}): Promise<void> {
-  const child = spawnService({
-    root,
-    name,
-    env: envFor(name, extra),
-    onLine: (line) => output.push(`${name} | ${line}`),
-  });
-  processes.set(name, child);
-  const { port } = await child.serving;
-  ports.set(name, port);
-}
+const ports = { get: (name: string) => fleet.port(name) };
 
 function operatorClient<S extends typeof TokenService | typeof AuthEdgeService>(
   service: S,
   name: string,
 ) {
-  return createRpcClient(service, {
-    address: `127.0.0.1:${ports.get(name)}`,
-    tls: pki.files("operator"),
-    serverId: parseSpiffeId(pki.idOf(name)),
-  });
+  return fleet.client(service, name);
 }
 
 beforeAll(async () => {
-  pki = await createTestPki();
-  try {
-    // Token first: auth-edge waits for its JWKS before reporting SERVING.
-    await start("token");
-    await Promise.all([
-      start("auth-edge", { TOKEN_SERVICE_ADDR: `127.0.0.1:${ports.get("token")}` }),
-      start("session-identity"),
-      start("iam-policy"),
-      start("mfa"),
-    ]);
-  } catch (error) {
-    throw new Error(`${String(error)}\n${output.join("\n")}`);
-  }
+  fleet = await ServiceFleet.create();
+  pki = fleet.pki;
+  // Token first: auth-edge waits for its JWKS before reporting SERVING.
+  await fleet.start("token");
+  await Promise.all([
+    fleet.start("auth-edge", { TOKEN_SERVICE_ADDR: fleet.address("token") }),
+    fleet.start("session-identity"),
+    fleet.start("iam-policy"),
+    fleet.start("mfa"),
+  ]);
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all([...processes.values()].map((child) => child.stop()));
-  await pki?.cleanup();
+  await fleet?.stopAll();
 });
 
 describe("the platform as five processes", () => {
@@ -265,9 +227,9 @@ describe("the platform as five processes", () => {
   it("refuses the operator's IssueTokenPair in the production profile (it may still read the JWKS)", async () => {
     const lines: string[] = [];
     const production = spawnService({
-      root,
+      root: ROOT,
       name: "token",
-      env: envFor("token", { ACCESS_PROFILE: "production" }),
+      env: fleet.envFor("token", { ACCESS_PROFILE: "production" }),
       onLine: (line) => lines.push(line),
     });
     try {
@@ -299,9 +261,9 @@ describe("the platform as five processes", () => {
   it("stops a misconfigured service at once, naming the bad variable", async () => {
     const lines: string[] = [];
     const child = spawnService({
-      root,
+      root: ROOT,
       name: "token",
-      env: envFor("token", { SIGNING_ALG: "HS256" }),
+      env: fleet.envFor("token", { SIGNING_ALG: "HS256" }),
       onLine: (line) => lines.push(line),
     });
     expect(await child.exited).toBe(78);
@@ -309,8 +271,7 @@ describe("the platform as five processes", () => {
   });
 
   it("drains and exits 0 on SIGTERM", async () => {
-    const mfa = processes.get("mfa")!;
-    expect(await mfa.stop()).toBe(0);
-    expect(output).toContainEqual(expect.stringMatching(/^mfa \| .*"msg":"stopped"/));
+    expect(await fleet.process("mfa").stop()).toBe(0);
+    expect(fleet.output).toContainEqual(expect.stringMatching(/^mfa \| .*"msg":"stopped"/));
   });
 });

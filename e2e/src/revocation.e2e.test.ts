@@ -1,69 +1,31 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { AuthEdgeService, RejectionReason } from "@authplat/contracts/auth/auth_edge/v1";
 import { RevocationReason, TokenService } from "@authplat/contracts/auth/token/v1";
-import { createRpcClient, RemoteCallError, type RpcClient } from "@authplat/rpc";
-import { parseSpiffeId } from "@authplat/spiffe";
-import { createTestPki, type TestPki } from "@authplat/spiffe/test-pki";
-import { spawnService, type ServiceProcess } from "@authplat/tools/service-process";
+import { RemoteCallError, type RpcClient } from "@authplat/rpc";
+import type { ServiceProcess } from "@authplat/tools/service-process";
+import { ServiceFleet } from "./service-fleet.ts";
 
 // Revocation at the edge with real processes: token's WatchRevocations feed, auth-edge's
 // revocation set, and the fail-closed answer once the feed has been gone too long.
 
-const root = resolve(import.meta.dirname, "..", "..");
 // Short, so the "token gone too long" case takes about a second, not the default 30.
 const MAX_STALENESS_MS = 1_000;
-let pki: TestPki;
+let fleet: ServiceFleet;
 let dataDir: string;
-const processes: ServiceProcess[] = [];
-const output: string[] = [];
 let token: ServiceProcess;
 let tokenPort: number;
 let tokenClient: RpcClient<typeof TokenService>;
 
-function envFor(name: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const files = pki.files(name);
-  return {
-    PATH: process.env["PATH"],
-    LOG_LEVEL: "info",
-    GRPC_PORT: "0",
-    SVID_CERT_FILE: files.certFile,
-    SVID_KEY_FILE: files.keyFile,
-    TRUST_BUNDLE_FILE: files.bundleFile,
-    SHUTDOWN_GRACE_MS: "1000",
-    ACCESS_PROFILE: "development",
-    ...extra,
-  };
-}
-
-async function start(name: string, extra: Record<string, string> = {}) {
-  const child = spawnService({
-    root,
-    name,
-    env: envFor(name, extra),
-    onLine: (line) => output.push(`${name} | ${line}`),
-  });
-  processes.push(child);
-  try {
-    return { child, port: (await child.serving).port };
-  } catch (error) {
-    throw new Error(`${String(error)}\n${output.join("\n")}`);
-  }
-}
-
 async function startEdge(): Promise<RpcClient<typeof AuthEdgeService>> {
-  const { port } = await start("auth-edge", {
+  const { port } = await fleet.start("auth-edge", {
     TOKEN_SERVICE_ADDR: `127.0.0.1:${tokenPort}`,
     REVOCATION_MAX_STALENESS_MS: String(MAX_STALENESS_MS),
   });
-  return createRpcClient(AuthEdgeService, {
-    address: `127.0.0.1:${port}`,
-    tls: pki.files("operator"),
-    serverId: parseSpiffeId(pki.idOf("auth-edge")),
-  });
+  return fleet.client(AuthEdgeService, "auth-edge", "operator", port);
 }
 
 const issue = () =>
@@ -76,20 +38,14 @@ const issue = () =>
   });
 
 beforeAll(async () => {
-  pki = await createTestPki();
+  fleet = await ServiceFleet.create();
   dataDir = await mkdtemp(join(tmpdir(), "revocation-e2e-"));
-  ({ child: token, port: tokenPort } = await start("token", { TOKEN_DATA_DIR: dataDir }));
-  tokenClient = await createRpcClient(TokenService, {
-    address: `127.0.0.1:${tokenPort}`,
-    tls: pki.files("operator"),
-    serverId: parseSpiffeId(pki.idOf("token")),
-  });
+  ({ child: token, port: tokenPort } = await fleet.start("token", { TOKEN_DATA_DIR: dataDir }));
+  tokenClient = await fleet.client(TokenService, "token");
 }, 60_000);
 
 afterAll(async () => {
-  tokenClient?.close();
-  await Promise.all(processes.map((child) => child.stop()));
-  await pki?.cleanup();
+  await fleet?.stopAll();
   if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
 });
 

@@ -3,7 +3,7 @@ import type { DescService } from "@bufbuild/protobuf";
 import { createRpcClient, type RpcClient } from "@authplat/rpc";
 import { parseSpiffeId } from "@authplat/spiffe";
 import { createTestPki, type TestPki } from "@authplat/spiffe/test-pki";
-import { spawnService, type ServiceProcess } from "@authplat/tools/service-process";
+import { serviceEnv, spawnService, type ServiceProcess } from "@authplat/tools/service-process";
 
 /** The repository root, where the services' sources are. */
 export const ROOT = resolve(import.meta.dirname, "..", "..");
@@ -37,18 +37,7 @@ export class ServiceFleet {
    * tools do under `npm start`), plus `extra`.
    */
   envFor(name: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-    const files = this.pki.files(name);
-    return {
-      PATH: process.env["PATH"],
-      LOG_LEVEL: "info",
-      GRPC_PORT: "0",
-      SVID_CERT_FILE: files.certFile,
-      SVID_KEY_FILE: files.keyFile,
-      TRUST_BUNDLE_FILE: files.bundleFile,
-      SHUTDOWN_GRACE_MS: "1000",
-      ACCESS_PROFILE: "development",
-      ...extra,
-    };
+    return serviceEnv(process.env, this.pki.files(name), { SHUTDOWN_GRACE_MS: "1000", ...extra });
   }
 
   /**
@@ -76,11 +65,16 @@ export class ServiceFleet {
     }
   }
 
-  /** Stops the process of service `name` last started, and waits for it to exit. */
-  async stop(name: string): Promise<void> {
+  /** The process of service `name` last started. */
+  process(name: string): ServiceProcess {
     const child = this.#byName.get(name);
     if (child === undefined) throw new Error(`${name} has not been started`);
-    await child.stop();
+    return child;
+  }
+
+  /** Stops the process of service `name` last started, and waits for it to exit. */
+  async stop(name: string): Promise<void> {
+    await this.process(name).stop();
   }
 
   /** The port service `name` last started on. */

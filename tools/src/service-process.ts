@@ -16,6 +16,36 @@ export interface ServiceProcess {
   stop(): Promise<number | NodeJS.Signals>;
 }
 
+/** The SVID files a service reads (`SVID_CERT_FILE`, `SVID_KEY_FILE`, `TRUST_BUNDLE_FILE`). */
+export interface ServiceSvidFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly bundleFile: string;
+}
+
+/**
+ * The environment of a service that tests and benchmarks start: `PATH` from `inherited` (the
+ * caller's environment), the SVID files, an ephemeral port (`GRPC_PORT=0`; the bound one is in
+ * `serving`), info logs (the "serving" line is read), the development access profile (they
+ * call as the operator, as tools do under `npm start`), then `extra`, which wins.
+ */
+export function serviceEnv(
+  inherited: NodeJS.ProcessEnv,
+  files: ServiceSvidFiles,
+  extra: Readonly<Record<string, string>> = {},
+): NodeJS.ProcessEnv {
+  return {
+    PATH: inherited["PATH"],
+    LOG_LEVEL: "info",
+    GRPC_PORT: "0",
+    SVID_CERT_FILE: files.certFile,
+    SVID_KEY_FILE: files.keyFile,
+    TRUST_BUNDLE_FILE: files.bundleFile,
+    ACCESS_PROFILE: "development",
+    ...extra,
+  };
+}
+
 /** Options of {@link spawnService}. */
 export interface SpawnServiceOptions {
   /** Repository root (where `apps/` is). */

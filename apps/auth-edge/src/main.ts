@@ -16,7 +16,8 @@ import { loadAuthEdgeConfig } from "./config.ts";
 import { extAuthzRegistration } from "./ext-authz/check-handler.ts";
 import { loadEnvoyAuthorizationProtos } from "./ext-authz/envoy-protos.ts";
 import { ExtAuthzService } from "./ext-authz/ext-authz-service.ts";
-import { createDownstreamClient } from "./downstream-client.ts";
+import { createDownstreamClient, type BreakerSettings } from "./downstream-client.ts";
+import type { DescService } from "@bufbuild/protobuf";
 import { IamPolicyAuthorizer } from "./authorization/iam-policy-authorizer.ts";
 import { TokenAuthorizer } from "./authorization/token-authorizer.ts";
 import { iamPolicyDecider } from "./iam-policy-decider.ts";
@@ -44,39 +45,45 @@ try {
   // Built before the clients so their calls are measured and traced and the breakers' state is
   // exported (authplat_circuit_breaker_state).
   const telemetry = await startServiceTelemetry({ name: "auth-edge", settings: config, logger });
-  const { client: tokenService } = await createDownstreamClient(TokenService, {
-    name: "token",
-    address: config.TOKEN_SERVICE_ADDR,
-    tls: svidFilesOf(config),
-    serverId:
-      config.TOKEN_SERVICE_SPIFFE_ID === undefined
-        ? spiffeIdForService(config.TRUST_DOMAIN, "token")
-        : parseSpiffeId(config.TOKEN_SERVICE_SPIFFE_ID),
-    defaultTimeoutMs: 2_000,
-    breaker: { failures: config.TOKEN_BREAKER_FAILURES, openMs: config.TOKEN_BREAKER_OPEN_MS },
-    logger,
-    metrics: telemetry.metrics,
-    interceptors: telemetry.clientInterceptors,
-  });
+  // Every downstream: mTLS with the edge's SVID, the server's SPIFFE ID checked (the
+  // workload's default unless configured), a 2 s deadline, its own breaker, measured and traced.
+  const downstream = <S extends DescService>(
+    service: S,
+    name: string,
+    address: string,
+    spiffeId: string | undefined,
+    breaker: BreakerSettings,
+  ) =>
+    createDownstreamClient(service, {
+      name,
+      address,
+      tls: svidFilesOf(config),
+      serverId:
+        spiffeId === undefined
+          ? spiffeIdForService(config.TRUST_DOMAIN, name)
+          : parseSpiffeId(spiffeId),
+      defaultTimeoutMs: 2_000,
+      breaker,
+      logger,
+      metrics: telemetry.metrics,
+      interceptors: telemetry.clientInterceptors,
+    });
+  const { client: tokenService } = await downstream(
+    TokenService,
+    "token",
+    config.TOKEN_SERVICE_ADDR,
+    config.TOKEN_SERVICE_SPIFFE_ID,
+    { failures: config.TOKEN_BREAKER_FAILURES, openMs: config.TOKEN_BREAKER_OPEN_MS },
+  );
   // Decides AuthorizeToken and the ext_authz routes that name an action and a resource; down or
   // circuit open means UNAVAILABLE for those, never an allow.
-  const { client: iamPolicy } = await createDownstreamClient(IamPolicyService, {
-    name: "iam-policy",
-    address: config.IAM_POLICY_ADDR,
-    tls: svidFilesOf(config),
-    serverId:
-      config.IAM_POLICY_SPIFFE_ID === undefined
-        ? spiffeIdForService(config.TRUST_DOMAIN, "iam-policy")
-        : parseSpiffeId(config.IAM_POLICY_SPIFFE_ID),
-    defaultTimeoutMs: 2_000,
-    breaker: {
-      failures: config.IAM_POLICY_BREAKER_FAILURES,
-      openMs: config.IAM_POLICY_BREAKER_OPEN_MS,
-    },
-    logger,
-    metrics: telemetry.metrics,
-    interceptors: telemetry.clientInterceptors,
-  });
+  const { client: iamPolicy } = await downstream(
+    IamPolicyService,
+    "iam-policy",
+    config.IAM_POLICY_ADDR,
+    config.IAM_POLICY_SPIFFE_ID,
+    { failures: config.IAM_POLICY_BREAKER_FAILURES, openMs: config.IAM_POLICY_BREAKER_OPEN_MS },
+  );
   const nowMs = () => Date.now();
   const decider = iamPolicyDecider(iamPolicy);
   const keys = new JwksCache({

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { validatedClaims } from "../tokens/claims-fixture.ts";
 import { ServiceError } from "@authplat/errors";
 import type { ValidatedClaims } from "../tokens/token-validator.ts";
 import { IamPolicyAuthorizer, mfaStrengthOf, principalOf } from "./iam-policy-authorizer.ts";
@@ -11,26 +12,14 @@ const NOW_MS = Date.parse("2026-11-27T12:00:00Z");
 const PROXY = "spiffe://auth.local/ns/auth/sa/envoy";
 
 function claims(overrides: Partial<ValidatedClaims> = {}): ValidatedClaims {
-  return {
-    issuer: "https://auth.local",
+  return validatedClaims({
     subject: "alice",
-    audience: ["https://api.auth.local"],
-    expiresAt: 2_000_000_000,
-    issuedAt: 1_000_000_000,
-    notBefore: undefined,
-    tokenId: "j-1",
-    clientId: "web",
     scopes: ["documents"],
-    sessionId: "s-1",
-    keyId: "k1",
-    algorithm: "ES256",
     roles: ["viewer"],
     tenant: "acme",
-    acr: undefined,
     amr: ["pwd"],
-    authTime: undefined,
     ...overrides,
-  };
+  });
 }
 
 function recordingDecider(): { decider: PolicyDecider; questions: PolicyQuestion[] } {

@@ -1,28 +1,11 @@
 import { describe, expect, it } from "vitest";
+import { validatedClaims } from "../tokens/claims-fixture.ts";
 import { ServiceError } from "@authplat/errors";
-import type { ValidatedClaims, ValidationResult } from "../tokens/token-validator.ts";
+import type { ValidationResult } from "../tokens/token-validator.ts";
 import { unconfiguredAuthorizer, type Authorizer } from "./authorizer.ts";
 import { ExtAuthzService, type CheckInput } from "./ext-authz-service.ts";
 
-const claims: ValidatedClaims = {
-  issuer: "https://auth.local",
-  subject: "user-1",
-  audience: ["https://api.auth.local"],
-  expiresAt: 2_000_000_000,
-  issuedAt: 1_000_000_000,
-  notBefore: undefined,
-  tokenId: "j-1",
-  clientId: "web",
-  scopes: ["a"],
-  sessionId: "s-1",
-  keyId: "k1",
-  algorithm: "ES256",
-  roles: [],
-  tenant: undefined,
-  acr: undefined,
-  amr: [],
-  authTime: undefined,
-};
+const claims = validatedClaims();
 
 function input(
   contextExtensions: Record<string, string> = {},

@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { validatedClaims } from "../tokens/claims-fixture.ts";
 import type { ValidatedClaims } from "../tokens/token-validator.ts";
 import { parseBearerCredentials } from "./bearer-credentials.ts";
 import { headerValueOf, httpAnswerFor, IDENTITY_HEADERS, type HttpAnswer } from "./http-answer.ts";
@@ -43,25 +44,12 @@ const clientHeadersArb = fc
   .map((entries) => new Map(entries));
 
 function claimsOf(c: ClaimsInput): ValidatedClaims {
-  return {
-    issuer: "https://auth.local",
+  return validatedClaims({
     subject: c.subject,
-    audience: ["https://api.auth.local"],
-    expiresAt: 2_000_000_000,
-    issuedAt: 1_000_000_000,
-    notBefore: undefined,
-    tokenId: "j-1",
     clientId: c.clientId,
     scopes: c.scopes,
     sessionId: c.sessionId,
-    keyId: "k1",
-    algorithm: "ES256",
-    roles: [],
-    tenant: undefined,
-    acr: undefined,
-    amr: [],
-    authTime: undefined,
-  };
+  });
 }
 
 // Characters a claim may hold that an HTTP field value must not, or that need care, mixed with

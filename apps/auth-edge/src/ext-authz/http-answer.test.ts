@@ -1,28 +1,10 @@
 import { describe, expect, it } from "vitest";
-import type { ValidatedClaims } from "../tokens/token-validator.ts";
+import { validatedClaims } from "../tokens/claims-fixture.ts";
 import { headerValueOf, httpAnswerFor } from "./http-answer.ts";
 
 const options = { realm: "api", forwardAuthorization: false };
 
-const claims: ValidatedClaims = {
-  issuer: "https://auth.local",
-  subject: "user-1",
-  audience: ["https://api.auth.local"],
-  expiresAt: 2_000_000_000,
-  issuedAt: 1_000_000_000,
-  notBefore: undefined,
-  tokenId: "j-1",
-  clientId: "web",
-  scopes: [],
-  sessionId: undefined,
-  keyId: "k1",
-  algorithm: "ES256",
-  roles: [],
-  tenant: undefined,
-  acr: undefined,
-  amr: [],
-  authTime: undefined,
-};
+const claims = validatedClaims({ scopes: [], sessionId: undefined });
 
 describe("httpAnswerFor", () => {
   it("sets the identity headers it has values for and removes the others and authorization", () => {

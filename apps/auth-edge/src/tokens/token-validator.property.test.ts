@@ -592,26 +592,19 @@ beforeAll(async () => {
     minRefetchIntervalMs: Number.POSITIVE_INFINITY,
   });
   await jwks.refresh();
-  validator = new TokenValidator({
-    keys: jwks,
-    issuer: ISSUER,
-    audiences: AUDIENCES,
-    algorithms: ["ES256", "EdDSA"],
-    clockToleranceSeconds: TOLERANCE,
-    nowMs: () => NOW * 1000,
-    verificationCacheSize: 0,
-    signaturePlacement: "event-loop",
-  });
-  pooledValidator = new TokenValidator({
-    keys: jwks,
-    issuer: ISSUER,
-    audiences: AUDIENCES,
-    algorithms: ["ES256", "EdDSA"],
-    clockToleranceSeconds: TOLERANCE,
-    nowMs: () => NOW * 1000,
-    verificationCacheSize: 0,
-    signaturePlacement: "thread-pool",
-  });
+  const uncached = (signaturePlacement: "event-loop" | "thread-pool") =>
+    new TokenValidator({
+      keys: jwks,
+      issuer: ISSUER,
+      audiences: AUDIENCES,
+      algorithms: ["ES256", "EdDSA"],
+      clockToleranceSeconds: TOLERANCE,
+      nowMs: () => NOW * 1000,
+      verificationCacheSize: 0,
+      signaturePlacement,
+    });
+  validator = uncached("event-loop");
+  pooledValidator = uncached("thread-pool");
 });
 
 describe("TokenValidator", () => {

@@ -76,10 +76,10 @@ function encode(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString("base64url");
 }
 
-beforeAll(async () => {
-  es256 = await makeKey("k-es", "ES256");
-  eddsa = await makeKey("k-ed", "EdDSA");
-  stranger = await makeKey("k-stranger", "ES256");
+/** A validator of the es256 and eddsa keys at NOW_S, with `options` on top. */
+async function newValidator(
+  options: Partial<ConstructorParameters<typeof TokenValidator>[0]> = {},
+): Promise<TokenValidator> {
   const keys = new JwksCache({
     fetchKeys: async () => [es256.jwk, eddsa.jwk],
     algorithms: ["ES256", "EdDSA"],
@@ -87,14 +87,22 @@ beforeAll(async () => {
     minRefetchIntervalMs: 0,
   });
   await keys.refresh();
-  validator = new TokenValidator({
+  return new TokenValidator({
     keys,
     issuer: ISSUER,
     audiences: [AUDIENCE],
     algorithms: ["ES256", "EdDSA"],
     clockToleranceSeconds: 5,
     nowMs: () => NOW_S * 1000,
+    ...options,
   });
+}
+
+beforeAll(async () => {
+  es256 = await makeKey("k-es", "ES256");
+  eddsa = await makeKey("k-ed", "EdDSA");
+  stranger = await makeKey("k-stranger", "ES256");
+  validator = await newValidator();
 });
 
 async function expectRejected(token: string, reason: RejectionReason, message: string | RegExp) {
@@ -670,25 +678,8 @@ describe("TokenValidator's verification cache", () => {
 });
 
 describe("TokenValidator's signature placement", () => {
-  async function placed(signaturePlacement: SignaturePlacement) {
-    const keys = new JwksCache({
-      fetchKeys: async () => [es256.jwk, eddsa.jwk],
-      algorithms: ["ES256", "EdDSA"],
-      nowMs: () => NOW_S * 1000,
-      minRefetchIntervalMs: 0,
-    });
-    await keys.refresh();
-    return new TokenValidator({
-      keys,
-      issuer: ISSUER,
-      audiences: [AUDIENCE],
-      algorithms: ["ES256", "EdDSA"],
-      clockToleranceSeconds: 5,
-      nowMs: () => NOW_S * 1000,
-      verificationCacheSize: 0,
-      signaturePlacement,
-    });
-  }
+  const placed = (signaturePlacement: SignaturePlacement) =>
+    newValidator({ verificationCacheSize: 0, signaturePlacement });
 
   it.each(["event-loop", "thread-pool"] as const)(
     "checks signatures on the %s with the same answers",

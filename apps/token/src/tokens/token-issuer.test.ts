@@ -5,7 +5,12 @@ import { KeyRing } from "../keys/key-ring.ts";
 import { generateLocalSigner, type Signer } from "../keys/signer.ts";
 import { MemoryRefreshTokenStore } from "./memory-refresh-token-store.ts";
 import type { RefreshTokenStore } from "./refresh-token-store.ts";
-import { hashOpaqueToken, TokenIssuer, type TokenPairRequest } from "./token-issuer.ts";
+import {
+  hashOpaqueToken,
+  TokenIssuer,
+  type TokenIssuerDeps,
+  type TokenPairRequest,
+} from "./token-issuer.ts";
 
 const NOW = Date.UTC(2026, 10, 25, 12, 0, 0);
 const SCOPES_MESSAGE = "scopes must be at most 64 RFC 6749 scope tokens of 1-128 characters";
@@ -15,17 +20,23 @@ beforeAll(async () => {
   signer = await generateLocalSigner("ES256");
 });
 
+/** An ES256 issuer (15 min access tokens, 1 day families) over `refreshTokens`, with `extra`. */
+function testIssuer(refreshTokens: RefreshTokenStore, extra: Partial<TokenIssuerDeps> = {}) {
+  return new TokenIssuer({
+    keys: new KeyRing(signer),
+    refreshTokens,
+    nowMs: () => NOW,
+    issuer: "https://auth.local",
+    accessTokenTtlSeconds: 900,
+    refreshTokenTtlSeconds: 86_400,
+    ...extra,
+  });
+}
+
 function issuerWith(store = new MemoryRefreshTokenStore()) {
   return {
     store,
-    issuer: new TokenIssuer({
-      keys: new KeyRing(signer),
-      refreshTokens: store,
-      nowMs: () => NOW,
-      issuer: "https://auth.local",
-      accessTokenTtlSeconds: 900,
-      refreshTokenTtlSeconds: 86_400,
-    }),
+    issuer: testIssuer(store),
   };
 }
 
@@ -152,13 +163,8 @@ describe("TokenIssuer.refresh", () => {
   function refresher(now = { ms: NOW }, idleSeconds?: number) {
     const store = new MemoryRefreshTokenStore();
     const { lines, log } = recordingLog();
-    const issuer = new TokenIssuer({
-      keys: new KeyRing(signer),
-      refreshTokens: store,
+    const issuer = testIssuer(store, {
       nowMs: () => now.ms,
-      issuer: "https://auth.local",
-      accessTokenTtlSeconds: 900,
-      refreshTokenTtlSeconds: 86_400,
       ...(idleSeconds === undefined ? {} : { refreshIdleTimeoutSeconds: idleSeconds }),
       log,
     });
@@ -336,14 +342,7 @@ describe("TokenIssuer authorization claims", () => {
   it("gives refreshed access tokens the family's claims, through every rotation", async () => {
     const now = { ms: NOW };
     const store = new MemoryRefreshTokenStore();
-    const issuer = new TokenIssuer({
-      keys: new KeyRing(signer),
-      refreshTokens: store,
-      nowMs: () => now.ms,
-      issuer: "https://auth.local",
-      accessTokenTtlSeconds: 900,
-      refreshTokenTtlSeconds: 86_400,
-    });
+    const issuer = testIssuer(store, { nowMs: () => now.ms });
     const first = await issuer.issuePair(authorized);
     now.ms = NOW + 60_000;
     const base = { clientId: "web-app", caller: CALLER };
@@ -425,16 +424,7 @@ describe("TokenIssuer.inspectRefreshToken", () => {
     const store = new MemoryRefreshTokenStore();
     const { spy, calls } = spyingOnInspect(store);
     const { lines, log } = recordingLog();
-    const issuer = new TokenIssuer({
-      keys: new KeyRing(signer),
-      refreshTokens: spy,
-      nowMs: () => now.ms,
-      issuer: "https://auth.local",
-      accessTokenTtlSeconds: 900,
-      refreshTokenTtlSeconds: 86_400,
-      refreshIdleTimeoutSeconds: 3_600,
-      log,
-    });
+    const issuer = testIssuer(spy, { nowMs: () => now.ms, refreshIdleTimeoutSeconds: 3_600, log });
     return { issuer, calls, lines, now };
   }
 
@@ -495,14 +485,7 @@ describe("TokenIssuer.inspectRefreshToken", () => {
         throw new ServiceError("UNAVAILABLE", "the token store is unavailable");
       },
     };
-    const issuer = new TokenIssuer({
-      keys: new KeyRing(signer),
-      refreshTokens: down,
-      nowMs: () => NOW,
-      issuer: "https://auth.local",
-      accessTokenTtlSeconds: 900,
-      refreshTokenTtlSeconds: 86_400,
-    });
+    const issuer = testIssuer(down);
     await expect(issuer.inspectRefreshToken("A".repeat(43))).rejects.toMatchObject({
       code: "UNAVAILABLE",
     });
