@@ -17,6 +17,7 @@ const BENCHMARKS: Record<string, string> = {
   "verify-primitives": "verify-primitives.bench.ts",
   token: "token.bench.ts",
   authorize: "authorize.bench.ts",
+  "authorize-token": "authorize-token.bench.ts",
   revocation: "revocation-propagation.bench.ts",
 };
 
