@@ -212,6 +212,15 @@ describe("IntrospectToken for refresh tokens, answered by token", () => {
     });
     expect((await edge.introspectToken({ token: "Q".repeat(43) })).active).toBe(false);
   });
+
+  it("is inactive once its family is revoked (RFC 7009 by refresh token)", async () => {
+    const pair = await issue(["viewer"]);
+    expect((await edge.introspectToken({ token: pair.refreshToken })).active).toBe(true);
+    await token.revokeToken({ target: { case: "token", value: pair.refreshToken } });
+    const revoked = await edge.introspectToken({ token: pair.refreshToken });
+    expect(revoked).toMatchObject({ active: false, tokenType: "" });
+    expect(revoked.claims).toBeUndefined();
+  });
 });
 
 describe("Envoy's Check with an action and a resource, decided by iam-policy", () => {
