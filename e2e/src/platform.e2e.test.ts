@@ -236,6 +236,7 @@ describe("the platform as five processes", () => {
       const { port } = await production.serving.catch((error: unknown) => {
         throw new Error(`${String(error)}\n${lines.join("\n")}`);
       });
+      await fleet.untilServing("token", port);
       const token = await createRpcClient(TokenService, {
         address: `127.0.0.1:${port}`,
         tls: pki.files("operator"),

@@ -1,8 +1,10 @@
+import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { DescService } from "@bufbuild/protobuf";
 import { createRpcClient, type RpcClient } from "@authplat/rpc";
 import { parseSpiffeId } from "@authplat/spiffe";
 import { createTestPki, type TestPki } from "@authplat/spiffe/test-pki";
+import { probeHealth } from "@authplat/tools/health-probe";
 import { serviceEnv, spawnService, type ServiceProcess } from "@authplat/tools/service-process";
 
 /** The repository root, where the services' sources are. */
@@ -59,9 +61,37 @@ export class ServiceFleet {
     try {
       const { port } = await child.serving;
       this.#ports.set(name, port);
+      await this.untilServing(name, port);
       return { child, port };
     } catch (error) {
       throw new Error(`${String(error)}\n${this.output.join("\n")}`);
+    }
+  }
+
+  /**
+   * Waits until service `name` on `port` answers a health check SERVING over mTLS, presenting
+   * its SPIFFE ID: the "serving" log line says the port is bound, this says handshakes and calls
+   * work, which on a loaded machine can come a moment later. Rejects after `timeoutMs`.
+   */
+  async untilServing(name: string, port: number, timeoutMs = 20_000): Promise<void> {
+    const files = this.pki.files("operator");
+    const [cert, key, ca] = await Promise.all(
+      [files.certFile, files.keyFile, files.bundleFile].map((file) => readFile(file)),
+    );
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const result = await probeHealth({
+        addr: `127.0.0.1:${port}`,
+        cert: cert!,
+        key: key!,
+        ca: ca!,
+        expectSpiffeId: this.pki.idOf(name),
+      });
+      if (result.ok) return;
+      if (Date.now() > deadline) {
+        throw new Error(`${name} on port ${port} is not SERVING: ${result.reason}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
 

@@ -249,6 +249,31 @@ const corruption: fc.Arbitrary<Corruption> = fc.oneof(
     member: fc.constantFrom(...HEADER),
     value: headerValue,
   }),
+  // Whole-second times around now for the time claims: with 15 claims to pick from, the
+  // general case alone reaches EXPIRED and NOT_YET_VALID only a few times in 1,500 runs.
+  fc.record({
+    kind: fc.constant("claim" as const),
+    claim: fc.constantFrom("exp", "nbf", "iat"),
+    value: fc.integer({ min: NOW - 3_600, max: NOW + 3_600 }),
+  }),
+  // Well-typed but wrong issuer, audience and scope, which the general case reaches rarely too.
+  fc.oneof(
+    fc.record({
+      kind: fc.constant("claim" as const),
+      claim: fc.constant("iss"),
+      value: fc.constantFrom(`${ISSUER}/`, "https://other.example"),
+    }),
+    fc.record({
+      kind: fc.constant("claim" as const),
+      claim: fc.constant("aud"),
+      value: fc.constantFrom("https://other.example", ["https://other.example"]),
+    }),
+    fc.record({
+      kind: fc.constant("claim" as const),
+      claim: fc.constant("scope"),
+      value: fc.constantFrom("", "other"),
+    }),
+  ),
   {
     arbitrary: fc.record({
       kind: fc.constant("claim" as const),
