@@ -3,8 +3,14 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthEdgeService, RejectionReason } from "@authplat/contracts/auth/auth_edge/v1";
 import { ServiceError } from "@authplat/errors";
-import type { RpcServer } from "@authplat/rpc";
-import { createTestPki, startTestServer, testClient, type TestPki } from "@authplat/testing";
+import { sameCallersForEveryMethod, type RpcServer } from "@authplat/rpc";
+import {
+  createTestPki,
+  silentLogger,
+  startTestServer,
+  testClient,
+  type TestPki,
+} from "@authplat/testing";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { authEdgeRegistration } from "./handlers.ts";
 import { JwksCache } from "./jwks/jwks-cache.ts";
@@ -36,6 +42,11 @@ function token(
     .sign(privateKey);
 }
 
+/** Only the operator may call the AuthEdgeService RPCs (the default of access-rules.json). */
+function operatorOnly() {
+  return sameCallersForEveryMethod([AuthEdgeService], [pki.idOf("operator")]);
+}
+
 beforeAll(async () => {
   pki = await createTestPki();
   const pair = await generateKeyPair("ES256", { extractable: true });
@@ -56,15 +67,20 @@ beforeAll(async () => {
     clockToleranceSeconds: 0,
     nowMs: () => Date.now(),
   });
-  server = await startTestServer(pki, "auth-edge", [
-    authEdgeRegistration({
-      validator,
-      issuer: "https://auth.local",
-      allowedCallers: [pki.idOf("operator")],
-      introspector: new TokenIntrospector({ validator, refreshTokens }),
-      authorizer: new TokenAuthorizer({ validator, decider, nowMs: () => NOW_MS }),
-    }),
-  ]);
+  server = await startTestServer(
+    pki,
+    "auth-edge",
+    [
+      authEdgeRegistration({
+        validator,
+        issuer: "https://auth.local",
+        introspector: new TokenIntrospector({ validator, refreshTokens }),
+        authorizer: new TokenAuthorizer({ validator, decider, nowMs: () => NOW_MS }),
+      }),
+    ],
+    silentLogger(),
+    { accessRules: operatorOnly() },
+  );
 });
 
 const NOW_MS = Date.parse("2026-11-27T12:00:00Z");
@@ -430,13 +446,13 @@ describe("AuthEdgeService.ValidateToken over mTLS, at the edges of its input", (
       clockToleranceSeconds: 0,
       nowMs: () => Date.now(),
     });
-    const stale = await startTestServer(pki, "auth-edge", [
-      authEdgeRegistration({
-        validator,
-        issuer: "https://auth.local",
-        allowedCallers: [pki.idOf("operator")],
-      }),
-    ]);
+    const stale = await startTestServer(
+      pki,
+      "auth-edge",
+      [authEdgeRegistration({ validator, issuer: "https://auth.local" })],
+      silentLogger(),
+      { accessRules: operatorOnly() },
+    );
     const client = await testClient(pki, AuthEdgeService, stale, "operator");
     try {
       const signed = await new SignJWT({ client_id: "web" })

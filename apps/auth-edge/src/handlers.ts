@@ -83,94 +83,84 @@ function rejectionMessage(reason: RejectionReason, message: string) {
   return { case: "rejection" as const, value: { reason: REASON[reason], message } };
 }
 
-/** The AuthEdgeService registration: protobuf in, one call of the domain logic, protobuf out. */
+/**
+ * The AuthEdgeService registration: protobuf in, one call of the domain logic, protobuf out. Who
+ * may call each RPC is `apps/auth-edge/src/access-rules.json` (and `ALLOWED_CALLERS`), passed to
+ * the server as `accessRules`.
+ */
 export function authEdgeRegistration(deps: {
   readonly validator: TokenValidator;
   /** The issuer named in refresh-token introspection answers. */
   readonly issuer: string;
   /** AuthorizeToken's logic; without it AuthorizeToken fails UNAVAILABLE (never allows). */
   readonly authorizer?: TokenAuthorizer;
-  /**
-   * @deprecated Who may call ValidateToken and IntrospectToken is
-   *   `apps/auth-edge/src/access-rules.json` (and `ALLOWED_CALLERS`), passed to the server as
-   *   `accessRules`; this is read only by servers started without them (older tests).
-   */
-  readonly allowedCallers?: readonly string[];
   /** IntrospectToken's logic; default one over `validator`. */
   readonly introspector?: TokenIntrospector;
 }): ServiceRegistration {
   const introspector = deps.introspector ?? new TokenIntrospector({ validator: deps.validator });
-  return defineService(
-    AuthEdgeService,
-    {
-      ...unimplementedHandlers(AuthEdgeService),
-      async validateToken(request, context) {
-        const result = await deps.validator.validate(request.token, request.requiredScopes);
-        if (!result.valid) return { result: rejectionMessage(result.reason, result.message) };
-        return {
-          result: {
-            case: "claims",
-            value: claimsMessage(result.claims, context.caller.toString()),
-          },
-        };
-      },
-      async introspectToken(request, context) {
-        const result = await introspector.introspect(
-          request.token,
-          request.tokenTypeHint,
-          context.signal,
-        );
-        if (!result.active) return { active: false };
-        const caller = context.caller.toString();
-        return {
-          active: true,
-          tokenType: result.tokenType,
-          claims:
-            result.tokenType === "access_token"
-              ? claimsMessage(result.claims, caller)
-              : refreshClaimsMessage(result.refreshToken, deps.issuer, caller),
-        };
-      },
-      async authorizeToken(request, context) {
-        if (deps.authorizer === undefined) {
-          throw new ServiceError("UNAVAILABLE", "no policy decision point is configured");
-        }
-        const result = await deps.authorizer.authorize(
-          {
-            token: request.token,
-            requiredScopes: request.requiredScopes,
-            action: request.action,
-            resource: {
-              type: request.resource?.type ?? "",
-              id: request.resource?.id ?? "",
-              attributes: request.resource?.attributes ?? {},
-            },
-            ipAddress: request.ipAddress,
-            contextAttributes: request.contextAttributes ?? {},
-            caller: context.caller.toString(),
-          },
-          context.signal,
-        );
-        if (!result.valid) return { result: rejectionMessage(result.reason, result.message) };
-        const { decision } = result;
-        return {
-          result: {
-            case: "decision",
-            value: {
-              allowed: decision.allowed,
-              policyIds: [...decision.policyIds],
-              reason: decision.reason,
-              decisionId: decision.decisionId,
-              claims: claimsMessage(result.claims, context.caller.toString()),
-            },
-          },
-        };
-      },
+  return defineService(AuthEdgeService, {
+    ...unimplementedHandlers(AuthEdgeService),
+    async validateToken(request, context) {
+      const result = await deps.validator.validate(request.token, request.requiredScopes);
+      if (!result.valid) return { result: rejectionMessage(result.reason, result.message) };
+      return {
+        result: {
+          case: "claims",
+          value: claimsMessage(result.claims, context.caller.toString()),
+        },
+      };
     },
-    deps.allowedCallers && {
-      validateToken: deps.allowedCallers,
-      introspectToken: deps.allowedCallers,
-      authorizeToken: deps.allowedCallers,
+    async introspectToken(request, context) {
+      const result = await introspector.introspect(
+        request.token,
+        request.tokenTypeHint,
+        context.signal,
+      );
+      if (!result.active) return { active: false };
+      const caller = context.caller.toString();
+      return {
+        active: true,
+        tokenType: result.tokenType,
+        claims:
+          result.tokenType === "access_token"
+            ? claimsMessage(result.claims, caller)
+            : refreshClaimsMessage(result.refreshToken, deps.issuer, caller),
+      };
     },
-  );
+    async authorizeToken(request, context) {
+      if (deps.authorizer === undefined) {
+        throw new ServiceError("UNAVAILABLE", "no policy decision point is configured");
+      }
+      const result = await deps.authorizer.authorize(
+        {
+          token: request.token,
+          requiredScopes: request.requiredScopes,
+          action: request.action,
+          resource: {
+            type: request.resource?.type ?? "",
+            id: request.resource?.id ?? "",
+            attributes: request.resource?.attributes ?? {},
+          },
+          ipAddress: request.ipAddress,
+          contextAttributes: request.contextAttributes ?? {},
+          caller: context.caller.toString(),
+        },
+        context.signal,
+      );
+      if (!result.valid) return { result: rejectionMessage(result.reason, result.message) };
+      const { decision } = result;
+      return {
+        result: {
+          case: "decision",
+          value: {
+            allowed: decision.allowed,
+            policyIds: [...decision.policyIds],
+            reason: decision.reason,
+            decisionId: decision.decisionId,
+            claims: claimsMessage(result.claims, context.caller.toString()),
+          },
+        },
+      };
+    },
+  });
 }

@@ -12,8 +12,15 @@ import {
   IamPolicyService,
   type BatchAuthorizeItemSchema,
 } from "@authplat/contracts/auth/iam_policy/v1";
-import type { RpcClient, RpcServer } from "@authplat/rpc";
-import { createTestPki, startTestServer, testClient, type TestPki } from "@authplat/testing";
+import { loadAccessRules, type RpcClient, type RpcServer } from "@authplat/rpc";
+import {
+  createTestPki,
+  silentLogger,
+  startTestServer,
+  testClient,
+  type TestPki,
+} from "@authplat/testing";
+import accessRulesFile from "./access-rules.json" with { type: "json" };
 import { iamPolicyRegistration } from "./handlers.ts";
 import { CedarEngine } from "./policy/cedar-engine.ts";
 import { DecisionCache } from "./policy/decision-cache.ts";
@@ -53,19 +60,22 @@ beforeAll(async () => {
     allowSampleRate: 1,
     random: Math.random,
   });
-  const readers = [pki.idOf("auth-edge"), pki.idOf("operator")];
-  server = await startTestServer(pki, "iam-policy", [
-    iamPolicyRegistration({
-      decisions,
-      reload: () => store.reload(),
-      allow: {
-        authorize: readers,
-        batchAuthorize: readers,
-        getUserPermissions: readers,
-        reloadPolicies: [pki.idOf("operator")],
-      },
-    }),
-  ]);
+  server = await startTestServer(
+    pki,
+    "iam-policy",
+    [iamPolicyRegistration({ decisions, reload: () => store.reload() })],
+    silentLogger(),
+    {
+      // The shipped rules, production column: auth-edge and the operator may ask for decisions,
+      // only the operator may reload.
+      accessRules: loadAccessRules({
+        rules: { file: "access-rules.json", content: accessRulesFile },
+        services: [IamPolicyService],
+        trustDomain: pki.trustDomain,
+        profile: "production",
+      }),
+    },
+  );
   edge = await testClient(pki, IamPolicyService, server, "auth-edge");
   operator = await testClient(pki, IamPolicyService, server, "operator");
 });

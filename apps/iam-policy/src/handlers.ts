@@ -9,7 +9,7 @@ import {
   type Resource,
 } from "@authplat/contracts/auth/iam_policy/v1";
 import { ServiceError } from "@authplat/errors";
-import { defineService, type MethodAllowlist, type ServiceRegistration } from "@authplat/rpc";
+import { defineService, type ServiceRegistration } from "@authplat/rpc";
 import type {
   AuthorizationRequest,
   ContextInput,
@@ -88,86 +88,83 @@ function decisionFields(outcome: DecisionOutcome) {
   };
 }
 
-/** The IamPolicyService registration: protobuf in, one domain call, protobuf out. */
+/**
+ * The IamPolicyService registration: protobuf in, one domain call, protobuf out. Who may call
+ * each RPC is `apps/iam-policy/src/access-rules.json`, passed to the server as `accessRules`.
+ */
 export function iamPolicyRegistration(deps: {
   readonly decisions: DecisionService;
   /** Reloads the policy bundle now (`PolicyStore.reload`). */
   readonly reload: () => Promise<ReloadOutcome>;
-  /** Per-method callers, for tests; services pass their access rules to the server instead. */
-  readonly allow?: MethodAllowlist<typeof IamPolicyService>;
 }): ServiceRegistration {
-  return defineService(
-    IamPolicyService,
-    {
-      async authorize(request, context) {
-        const outcome = deps.decisions.authorize(
-          toAuthorizationRequest(
-            request.principal,
-            request.action,
-            request.resource,
-            request.context,
-          ),
-          { callerSpiffeId: context.caller.toString(), correlationId: context.correlationId },
-        );
-        return { ...decisionFields(outcome), policyVersion: outcome.policyVersion };
-      },
-      async batchAuthorize(request, context) {
-        const items = request.items.map((item, index) => {
-          try {
-            return {
-              id: item.id,
-              request: toAuthorizationRequest(
-                item.principal,
-                item.action,
-                item.resource,
-                item.context,
-              ),
-            };
-          } catch (error) {
-            if (error instanceof ServiceError) {
-              throw new ServiceError(
-                error.code,
-                `items[${index}] (id "${item.id}"): ${error.message}`,
-              );
-            }
-            throw error;
-          }
-        });
-        const batch = deps.decisions.batchAuthorize(items, {
-          callerSpiffeId: context.caller.toString(),
-          correlationId: context.correlationId,
-        });
-        return {
-          policyVersion: batch.policyVersion,
-          results: batch.results.map((result) => ({ id: result.id, ...decisionFields(result) })),
-        };
-      },
-      async getUserPermissions(request) {
-        const answer = deps.decisions.permissionsOf(request.userId, request.roles);
-        return {
-          roles: [...answer.roles],
-          permissions: answer.permissions.map((p) => ({ ...p })),
-          policyVersion: answer.policyVersion,
-        };
-      },
-      async reloadPolicies() {
-        const outcome = await deps.reload();
-        if (!outcome.ok) {
-          if (outcome.error instanceof BundleError) {
+  return defineService(IamPolicyService, {
+    async authorize(request, context) {
+      const outcome = deps.decisions.authorize(
+        toAuthorizationRequest(
+          request.principal,
+          request.action,
+          request.resource,
+          request.context,
+        ),
+        { callerSpiffeId: context.caller.toString(), correlationId: context.correlationId },
+      );
+      return { ...decisionFields(outcome), policyVersion: outcome.policyVersion };
+    },
+    async batchAuthorize(request, context) {
+      const items = request.items.map((item, index) => {
+        try {
+          return {
+            id: item.id,
+            request: toAuthorizationRequest(
+              item.principal,
+              item.action,
+              item.resource,
+              item.context,
+            ),
+          };
+        } catch (error) {
+          if (error instanceof ServiceError) {
             throw new ServiceError(
-              "FAILED_PRECONDITION",
-              `${outcome.error.message}; still serving ${outcome.version}`,
+              error.code,
+              `items[${index}] (id "${item.id}"): ${error.message}`,
             );
           }
-          throw outcome.error;
+          throw error;
         }
-        return {
-          policyVersion: outcome.version,
-          previousPolicyVersion: outcome.previousVersion,
-          changed: outcome.changed,
-        };
-      },
+      });
+      const batch = deps.decisions.batchAuthorize(items, {
+        callerSpiffeId: context.caller.toString(),
+        correlationId: context.correlationId,
+      });
+      return {
+        policyVersion: batch.policyVersion,
+        results: batch.results.map((result) => ({ id: result.id, ...decisionFields(result) })),
+      };
     },
-    deps.allow,
-  );
+    async getUserPermissions(request) {
+      const answer = deps.decisions.permissionsOf(request.userId, request.roles);
+      return {
+        roles: [...answer.roles],
+        permissions: answer.permissions.map((p) => ({ ...p })),
+        policyVersion: answer.policyVersion,
+      };
+    },
+    async reloadPolicies() {
+      const outcome = await deps.reload();
+      if (!outcome.ok) {
+        if (outcome.error instanceof BundleError) {
+          throw new ServiceError(
+            "FAILED_PRECONDITION",
+            `${outcome.error.message}; still serving ${outcome.version}`,
+          );
+        }
+        throw outcome.error;
+      }
+      return {
+        policyVersion: outcome.version,
+        previousPolicyVersion: outcome.previousVersion,
+        changed: outcome.changed,
+      };
+    },
+  });
 }

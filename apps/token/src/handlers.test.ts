@@ -28,9 +28,8 @@ import { RevocationService } from "./tokens/revocation-service.ts";
 import { TokenIssuer } from "./tokens/token-issuer.ts";
 
 let pki: TestPki;
+/** The token service behind the production rules of access-rules.json. */
 let server: RpcServer;
-/** The same service behind the production rules of access-rules.json instead of `allow`. */
-let ruledServer: RpcServer;
 let keyManager: KeyManager;
 
 const INSPECT = "/auth.token.v1.TokenService/InspectRefreshToken";
@@ -69,40 +68,25 @@ beforeAll(async () => {
     // Shorter than the family's lifetime, so a token's own expiry differs from the family's.
     refreshIdleTimeoutSeconds: 1_800,
   });
-  // `withAllow`: the registration's own (deprecated) allow lists; without, the server's rules.
-  const registration = (withAllow: boolean) =>
-    tokenServiceRegistration({
-      issuer,
-      keys,
-      keyManager,
-      revocations: new RevocationService({
-        store,
-        nowMs,
-        verificationKeys: () => keys.published.map((key) => key.jwk),
-        maxAccessTokenTtlSeconds: 3_600,
-      }),
-      idTokens: new IdTokenIssuer({ keys, nowMs, issuer: "https://auth.local", ttlSeconds: 300 }),
-      ...(withAllow
-        ? {
-            allow: {
-              issuers: [pki.idOf("session-identity")],
-              jwksReaders: [pki.idOf("auth-edge")],
-              revokers: [pki.idOf("session-identity")],
-              watchers: [pki.idOf("auth-edge")],
-              operators: [pki.idOf("operator")],
-            },
-          }
-        : {}),
-    });
-  server = await startTestServer(pki, "token", [registration(true)]);
-  ruledServer = await startTestServer(pki, "token", [registration(false)], silentLogger(), {
+  const registration = tokenServiceRegistration({
+    issuer,
+    keys,
+    keyManager,
+    revocations: new RevocationService({
+      store,
+      nowMs,
+      verificationKeys: () => keys.published.map((key) => key.jwk),
+      maxAccessTokenTtlSeconds: 3_600,
+    }),
+    idTokens: new IdTokenIssuer({ keys, nowMs, issuer: "https://auth.local", ttlSeconds: 300 }),
+  });
+  server = await startTestServer(pki, "token", [registration], silentLogger(), {
     accessRules: rulesOf("production"),
   });
 });
 
 afterAll(async () => {
   await server?.shutdown();
-  await ruledServer?.shutdown();
   await pki?.cleanup();
 });
 
@@ -163,7 +147,7 @@ describe("TokenService over mTLS", () => {
     client.close();
   });
 
-  it("refuses IssueTokenPair to a workload that may only read the JWKS", async () => {
+  it("refuses IssueTokenPair to a workload that may not mint tokens (auth-edge)", async () => {
     const client = await testClient(pki, TokenService, server, "auth-edge");
     await expect(
       client.issueTokenPair({ subject: "u", clientId: "c", audience: ["x"] }),
@@ -411,7 +395,7 @@ describe("InspectRefreshToken over mTLS, under access-rules.json", () => {
     const before = Date.now();
     const pair = await issuing.issueTokenPair(authorizedRequest);
     issuing.close();
-    const edge = await testClient(pki, TokenService, ruledServer, "auth-edge");
+    const edge = await testClient(pki, TokenService, server, "auth-edge");
     const reply = await edge.inspectRefreshToken({ refreshToken: pair.refreshToken });
     edge.close();
     expect(reply).toMatchObject({
@@ -435,7 +419,7 @@ describe("InspectRefreshToken over mTLS, under access-rules.json", () => {
     const pair = await issuing.issueTokenPair(authorizedRequest);
     const next = await issuing.refreshTokens({ refreshToken: pair.refreshToken, clientId: "cli" });
     issuing.close();
-    const edge = await testClient(pki, TokenService, ruledServer, "auth-edge");
+    const edge = await testClient(pki, TokenService, server, "auth-edge");
     for (const refreshToken of ["", "not a token", "A".repeat(43), pair.refreshToken]) {
       const reply = await edge.inspectRefreshToken({ refreshToken });
       expect(reply.active).toBe(false);
@@ -455,7 +439,7 @@ describe("InspectRefreshToken over mTLS, under access-rules.json", () => {
   });
 
   it.each(["session-identity", "operator"])("refuses %s with PERMISSION_DENIED", async (caller) => {
-    const client = await testClient(pki, TokenService, ruledServer, caller);
+    const client = await testClient(pki, TokenService, server, caller);
     await expect(
       client.inspectRefreshToken({ refreshToken: "A".repeat(43) }),
     ).rejects.toMatchObject({

@@ -26,24 +26,6 @@ import type {
 } from "./tokens/revocation-service.ts";
 import type { TokenIssuer, TokenPair } from "./tokens/token-issuer.ts";
 
-/**
- * SPIFFE IDs allowed to call each token RPC.
- *
- * @deprecated Who may call what is `apps/token/src/access-rules.json`, passed to the server as
- *   `accessRules`; this is read only by servers started without them (older tests).
- */
-export interface TokenAllowlist {
-  readonly issuers: readonly string[];
-  readonly jwksReaders: readonly string[];
-  readonly revokers: readonly string[];
-  /** WatchRevocations; default: the JWKS readers. */
-  readonly watchers?: readonly string[];
-  /** RotateSigningKeys; default: nobody. */
-  readonly operators?: readonly string[];
-  /** InspectRefreshToken; default: nobody. */
-  readonly inspectors?: readonly string[];
-}
-
 const KEY_STATUS: Record<DomainKeyStatus, KeyStatus> = {
   next: KeyStatus.NEXT,
   active: KeyStatus.ACTIVE,
@@ -187,131 +169,119 @@ function inspectionMessage(found: ActiveRefreshToken | undefined) {
   };
 }
 
-/** The TokenService registration: protobuf in, domain call, protobuf out. */
+/**
+ * The TokenService registration: protobuf in, domain call, protobuf out. Who may call each RPC
+ * is `apps/token/src/access-rules.json`, passed to the server as `accessRules`.
+ */
 export function tokenServiceRegistration(deps: {
   readonly issuer: TokenIssuer;
   readonly keys: KeyRing;
-  /** @deprecated See {@link TokenAllowlist}. */
-  readonly allow?: TokenAllowlist;
   readonly revocations: RevocationService;
   readonly idTokens: IdTokenIssuer;
   /** Absent when the signing key is fixed; RotateSigningKeys then fails FAILED_PRECONDITION. */
   readonly keyManager?: KeyManager;
 }): ServiceRegistration {
-  return defineService(
-    TokenService,
-    {
-      async issueTokenPair(request) {
-        const pair = await deps.issuer.issuePair({
-          subject: request.subject,
-          clientId: request.clientId,
-          audience: request.audience,
-          scopes: request.scopes,
-          sessionId: request.sessionId,
-          roles: request.roles,
-          tenant: request.tenant,
-          acr: request.acr,
-          amr: amrValues(request.authenticationMethods),
-          authTimeMs: request.authTime === undefined ? undefined : timestampMs(request.authTime),
-        });
-        return pairMessage(pair);
-      },
-      async refreshTokens(request, context) {
-        const pair = await deps.issuer.refresh({
-          refreshToken: request.refreshToken,
-          clientId: request.clientId,
-          scopes: request.scopes,
-          caller: context.caller.toString(),
-        });
-        return {
-          ...pairMessage(pair),
-          subject: pair.subject,
-          sessionId: pair.sessionId ?? "",
-        };
-      },
-      async revokeToken(request, context) {
-        const result = await deps.revocations.revoke(revocationTarget(request), {
-          reason: RevocationReason[request.reason] ?? "UNSPECIFIED",
-          caller: context.caller.toString(),
-        });
-        return { revokedAt: timestampFromMs(result.revokedAtMs), found: result.found };
-      },
-      async getJwks() {
-        return {
-          keys: deps.keys.published.map(({ jwk, status }) => ({
-            kty: jwk.kty,
-            kid: jwk.kid,
-            use: jwk.use,
-            alg: jwk.alg,
-            crv: jwk.crv,
-            x: jwk.x,
-            y: jwk.y ?? "",
-            status: KEY_STATUS[status],
+  return defineService(TokenService, {
+    async issueTokenPair(request) {
+      const pair = await deps.issuer.issuePair({
+        subject: request.subject,
+        clientId: request.clientId,
+        audience: request.audience,
+        scopes: request.scopes,
+        sessionId: request.sessionId,
+        roles: request.roles,
+        tenant: request.tenant,
+        acr: request.acr,
+        amr: amrValues(request.authenticationMethods),
+        authTimeMs: request.authTime === undefined ? undefined : timestampMs(request.authTime),
+      });
+      return pairMessage(pair);
+    },
+    async refreshTokens(request, context) {
+      const pair = await deps.issuer.refresh({
+        refreshToken: request.refreshToken,
+        clientId: request.clientId,
+        scopes: request.scopes,
+        caller: context.caller.toString(),
+      });
+      return {
+        ...pairMessage(pair),
+        subject: pair.subject,
+        sessionId: pair.sessionId ?? "",
+      };
+    },
+    async revokeToken(request, context) {
+      const result = await deps.revocations.revoke(revocationTarget(request), {
+        reason: RevocationReason[request.reason] ?? "UNSPECIFIED",
+        caller: context.caller.toString(),
+      });
+      return { revokedAt: timestampFromMs(result.revokedAtMs), found: result.found };
+    },
+    async getJwks() {
+      return {
+        keys: deps.keys.published.map(({ jwk, status }) => ({
+          kty: jwk.kty,
+          kid: jwk.kid,
+          use: jwk.use,
+          alg: jwk.alg,
+          crv: jwk.crv,
+          x: jwk.x,
+          y: jwk.y ?? "",
+          status: KEY_STATUS[status],
+        })),
+        maxAge: create(DurationSchema, { seconds: JWKS_MAX_AGE_SECONDS }),
+      };
+    },
+    async issueIdToken(request) {
+      const amr = amrValues(request.authenticationMethods);
+      const token = await deps.idTokens.issue({
+        subject: request.subject,
+        clientId: request.clientId,
+        nonce: request.nonce,
+        authTimeMs: request.authTime === undefined ? Number.NaN : timestampMs(request.authTime),
+        amr,
+        acr: request.acr,
+        sessionId: request.sessionId,
+        accessToken: request.accessToken,
+        code: request.code,
+      });
+      return { idToken: token.idToken, expiresAt: timestampFromMs(token.expiresAtMs) };
+    },
+    async *watchRevocations(request, context) {
+      const cursor = request.cursor === "" ? undefined : request.cursor;
+      const heartbeatMs = heartbeatIntervalMs(request.heartbeatInterval);
+      const feed = deps.revocations.watch(cursor, context.signal);
+      const messages =
+        heartbeatMs === undefined
+          ? feed
+          : withHeartbeats(feed, heartbeatMs, cursor ?? "", context.signal);
+      for await (const message of messages) {
+        yield {
+          snapshot: message.snapshot,
+          cursor: message.cursor,
+          revoked: message.entries.map((entry) => ({
+            tokenId: entry.id,
+            expiresAt: timestampFromMs(entry.expiresAtMs),
           })),
-          maxAge: create(DurationSchema, { seconds: JWKS_MAX_AGE_SECONDS }),
         };
-      },
-      async issueIdToken(request) {
-        const amr = amrValues(request.authenticationMethods);
-        const token = await deps.idTokens.issue({
-          subject: request.subject,
-          clientId: request.clientId,
-          nonce: request.nonce,
-          authTimeMs: request.authTime === undefined ? Number.NaN : timestampMs(request.authTime),
-          amr,
-          acr: request.acr,
-          sessionId: request.sessionId,
-          accessToken: request.accessToken,
-          code: request.code,
-        });
-        return { idToken: token.idToken, expiresAt: timestampFromMs(token.expiresAtMs) };
-      },
-      async *watchRevocations(request, context) {
-        const cursor = request.cursor === "" ? undefined : request.cursor;
-        const heartbeatMs = heartbeatIntervalMs(request.heartbeatInterval);
-        const feed = deps.revocations.watch(cursor, context.signal);
-        const messages =
-          heartbeatMs === undefined
-            ? feed
-            : withHeartbeats(feed, heartbeatMs, cursor ?? "", context.signal);
-        for await (const message of messages) {
-          yield {
-            snapshot: message.snapshot,
-            cursor: message.cursor,
-            revoked: message.entries.map((entry) => ({
-              tokenId: entry.id,
-              expiresAt: timestampFromMs(entry.expiresAtMs),
-            })),
-          };
-        }
-      },
-      async rotateSigningKeys() {
-        if (deps.keyManager === undefined) {
-          throw new ServiceError(
-            "FAILED_PRECONDITION",
-            "the signing key is fixed by SIGNING_KEY_FILE and does not rotate",
-          );
-        }
-        const staged = await deps.keyManager.rotate();
-        return {
-          kid: staged.kid,
-          publishedAt: timestampFromMs(staged.publishedAtMs),
-          activatesAt: timestampFromMs(staged.activatesAtMs),
-        };
-      },
-      async inspectRefreshToken(request) {
-        return inspectionMessage(await deps.issuer.inspectRefreshToken(request.refreshToken));
-      },
+      }
     },
-    deps.allow && {
-      issueTokenPair: deps.allow.issuers,
-      refreshTokens: deps.allow.issuers,
-      revokeToken: deps.allow.revokers,
-      getJwks: deps.allow.jwksReaders,
-      issueIdToken: deps.allow.issuers,
-      watchRevocations: deps.allow.watchers ?? deps.allow.jwksReaders,
-      rotateSigningKeys: deps.allow.operators ?? [],
-      inspectRefreshToken: deps.allow.inspectors ?? [],
+    async rotateSigningKeys() {
+      if (deps.keyManager === undefined) {
+        throw new ServiceError(
+          "FAILED_PRECONDITION",
+          "the signing key is fixed by SIGNING_KEY_FILE and does not rotate",
+        );
+      }
+      const staged = await deps.keyManager.rotate();
+      return {
+        kid: staged.kid,
+        publishedAt: timestampFromMs(staged.publishedAtMs),
+        activatesAt: timestampFromMs(staged.activatesAtMs),
+      };
     },
-  );
+    async inspectRefreshToken(request) {
+      return inspectionMessage(await deps.issuer.inspectRefreshToken(request.refreshToken));
+    },
+  });
 }

@@ -6,7 +6,8 @@ import { createLogger } from "@authplat/observability";
 import { parseSpiffeId } from "@authplat/spiffe";
 import { createTestPki, type TestPki } from "@authplat/spiffe/test-pki";
 import { createRpcClient, type RpcClient } from "./client.ts";
-import { defineService, sameCallersForAll } from "./handlers.ts";
+import { sameCallersForEveryMethod } from "./access-rules.ts";
+import { defineService } from "./handlers.ts";
 import type { ClientInterceptor, ClientRequest, ServerInterceptor } from "./interceptor.ts";
 import { startRpcServer, type RpcServer } from "./server.ts";
 import { RemoteCallError } from "./status-mapping.ts";
@@ -48,22 +49,18 @@ beforeAll(async () => {
       isAllowed: (path, id) => path.endsWith("/Echo") && id.toString() === pki.idOf("token"),
     },
     services: [
-      defineService(
-        StreamsService,
-        {
-          async echo(request) {
-            if (request.value === "not-found") throw new ServiceError("NOT_FOUND", "no such user");
-            if (request.value === "unavailable") {
-              throw new ServiceError("UNAVAILABLE", "store down", { retryAfterMs: 300 });
-            }
-            return { value: `back:${request.value}` };
-          },
-          async *count(request) {
-            yield { value: request.value };
-          },
+      defineService(StreamsService, {
+        async echo(request) {
+          if (request.value === "not-found") throw new ServiceError("NOT_FOUND", "no such user");
+          if (request.value === "unavailable") {
+            throw new ServiceError("UNAVAILABLE", "store down", { retryAfterMs: 300 });
+          }
+          return { value: `back:${request.value}` };
         },
-        sameCallersForAll(StreamsService, []),
-      ),
+        async *count(request) {
+          yield { value: request.value };
+        },
+      }),
     ],
   });
   back.markServing();
@@ -90,24 +87,21 @@ beforeAll(async () => {
     tls: pki.files("token"),
     logger,
     shutdownGraceMs: 1_000,
+    accessRules: sameCallersForEveryMethod([StreamsService], [pki.idOf("operator")]),
     services: [
-      defineService(
-        StreamsService,
-        {
-          async echo(request) {
-            const downstream = request.value === "down" ? toNowhere : toBack;
-            return downstream.echo({ value: request.value }).catch(remember);
-          },
-          async *count(request) {
-            try {
-              yield* toBack.count({ value: request.value });
-            } catch (error) {
-              remember(error);
-            }
-          },
+      defineService(StreamsService, {
+        async echo(request) {
+          const downstream = request.value === "down" ? toNowhere : toBack;
+          return downstream.echo({ value: request.value }).catch(remember);
         },
-        sameCallersForAll(StreamsService, [pki.idOf("operator")]),
-      ),
+        async *count(request) {
+          try {
+            yield* toBack.count({ value: request.value });
+          } catch (error) {
+            remember(error);
+          }
+        },
+      }),
     ],
   });
   front.markServing();

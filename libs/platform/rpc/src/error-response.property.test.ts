@@ -11,7 +11,8 @@ import { createLogger } from "@authplat/observability";
 import { parseSpiffeId } from "@authplat/spiffe";
 import { createTestPki, type TestPki } from "@authplat/spiffe/test-pki";
 import { createRpcClient, type RpcClient } from "./client.ts";
-import { defineService, sameCallersForAll } from "./handlers.ts";
+import { sameCallersForEveryMethod } from "./access-rules.ts";
+import { defineService } from "./handlers.ts";
 import { startRpcServer, type RpcServer } from "./server.ts";
 import { RemoteCallError } from "./status-mapping.ts";
 import { unimplementedHandlers } from "./unimplemented.ts";
@@ -35,24 +36,21 @@ beforeAll(async () => {
     tls: pki.files("token"),
     logger: createLogger({ service: "property-26", level: "silent" }),
     shutdownGraceMs: 1_000,
+    accessRules: sameCallersForEveryMethod([TokenService], [pki.idOf("operator")]),
     services: [
-      defineService(
-        TokenService,
-        {
-          ...unimplementedHandlers(TokenService),
-          async issueTokenPair() {
-            const thrown = next;
-            if (thrown.kind === "service") {
-              throw new ServiceError(thrown.code, thrown.message, {
-                ...(thrown.retryAfterMs === undefined ? {} : { retryAfterMs: thrown.retryAfterMs }),
-                cause: new Error("server-side detail"),
-              });
-            }
-            throw thrown.value;
-          },
+      defineService(TokenService, {
+        ...unimplementedHandlers(TokenService),
+        async issueTokenPair() {
+          const thrown = next;
+          if (thrown.kind === "service") {
+            throw new ServiceError(thrown.code, thrown.message, {
+              ...(thrown.retryAfterMs === undefined ? {} : { retryAfterMs: thrown.retryAfterMs }),
+              cause: new Error("server-side detail"),
+            });
+          }
+          throw thrown.value;
         },
-        sameCallersForAll(TokenService, [pki.idOf("operator")]),
-      ),
+      }),
     ],
   });
   server.markServing();

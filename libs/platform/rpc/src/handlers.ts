@@ -37,46 +37,25 @@ export type ServiceHandlers<S extends DescService> = {
     : never;
 };
 
-/** Caller allowlist of a service: method local name → SPIFFE IDs that may call it. */
-export type MethodAllowlist<S extends DescService> = {
-  readonly [K in keyof MethodsOf<S>]: readonly string[];
-};
-
 /**
- * A service to serve: its descriptor, its handlers and who may call each method. Built with
- * {@link defineService}, which checks the types; the server reads it untyped.
+ * A service to serve: its descriptor and its handlers. Built with {@link defineService}, which
+ * checks the types; the server reads it untyped. Who may call each method is not part of it: the
+ * server's `accessRules` (access-rules.ts) say so for every service it serves.
  */
 export interface ServiceRegistration {
   readonly service: DescService;
   readonly handlers: Readonly<Record<string, (request: never, context: CallContext) => unknown>>;
-  /** @deprecated Being replaced by `accessRules` (access-rules.ts); only servers started without them read it. */
-  readonly allow?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** Bundles a service's handlers, with their types checked. Who may call them: `accessRules`. */
 export function defineService<S extends DescService>(
   service: S,
   handlers: ServiceHandlers<S>,
-  allow?: MethodAllowlist<S>,
 ): ServiceRegistration {
-  return { service, handlers, allow } as unknown as ServiceRegistration;
+  return { service, handlers } as unknown as ServiceRegistration;
 }
 
 /** The gRPC path of a method. */
 export function methodPath(service: DescService, methodName: string): string {
   return `/${service.typeName}/${methodName}`;
-}
-
-/**
- * An allowlist giving every method of `service` the same callers.
- *
- * @deprecated Use `sameCallersForEveryMethod` (access-rules.ts) as the server's `accessRules`.
- */
-export function sameCallersForAll<S extends DescService>(
-  service: S,
-  callers: readonly string[],
-): MethodAllowlist<S> {
-  return Object.fromEntries(
-    service.methods.map((method) => [method.localName, callers]),
-  ) as unknown as MethodAllowlist<S>;
 }

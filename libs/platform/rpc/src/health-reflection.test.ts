@@ -6,7 +6,8 @@ import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "@authplat/observability";
 import { createCa, issueSvid, type DevCa } from "@authplat/spiffe/dev-pki";
-import { defineService, sameCallersForAll } from "./handlers.ts";
+import { sameCallersForEveryMethod } from "./access-rules.ts";
+import { defineService } from "./handlers.ts";
 import { serveReflectionStream, type ReflectionCall } from "./reflection.ts";
 import { startRpcServer, type RpcServer } from "./server.ts";
 import { rawCredentials, rawUnaryCall, StreamsService, writeServerSvid } from "./test-support.ts";
@@ -38,13 +39,8 @@ beforeAll(async () => {
     host: "127.0.0.1",
     port: 0,
     tls,
-    services: [
-      defineService(
-        StreamsService,
-        unimplementedHandlers(StreamsService),
-        sameCallersForAll(StreamsService, [OPERATOR]),
-      ),
-    ],
+    accessRules: sameCallersForEveryMethod([StreamsService], [OPERATOR]),
+    services: [defineService(StreamsService, unimplementedHandlers(StreamsService))],
     logger: createLogger({ service: "health-test", level: "silent" }),
     shutdownGraceMs: 1_000,
   });

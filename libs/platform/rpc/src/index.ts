@@ -10,9 +10,7 @@ export { clientCredentials, type SvidFiles } from "./credentials.ts";
 export {
   defineService,
   methodPath,
-  sameCallersForAll,
   type CallContext,
-  type MethodAllowlist,
   type ServiceHandlers,
   type ServiceRegistration,
 } from "./handlers.ts";

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TokenService } from "@authplat/contracts/auth/token/v1";
 import { createLogger } from "@authplat/observability";
 import { createCa, issueSvid, type DevCa } from "@authplat/spiffe/dev-pki";
-import { defineService, sameCallersForAll } from "./handlers.ts";
+import { sameCallersForEveryMethod } from "./access-rules.ts";
+import { defineService } from "./handlers.ts";
 import { startRpcServer, type RpcServer } from "./server.ts";
 import { rawCredentials, rawUnaryCall, writeServerSvid } from "./test-support.ts";
 import { unimplementedHandlers } from "./unimplemented.ts";
@@ -49,21 +50,18 @@ beforeAll(async () => {
     tls,
     logger: createLogger({ service: "property-21", level: "silent" }),
     shutdownGraceMs: 1_000,
+    accessRules: sameCallersForEveryMethod(
+      [TokenService],
+      ALLOWED.map((path) => `spiffe://${TRUST_DOMAIN}/${path}`),
+    ),
     services: [
-      defineService(
-        TokenService,
-        {
-          ...unimplementedHandlers(TokenService),
-          async getJwks(_request, context) {
-            seenCallers.push(context.caller.toString());
-            return {};
-          },
+      defineService(TokenService, {
+        ...unimplementedHandlers(TokenService),
+        async getJwks(_request, context) {
+          seenCallers.push(context.caller.toString());
+          return {};
         },
-        sameCallersForAll(
-          TokenService,
-          ALLOWED.map((path) => `spiffe://${TRUST_DOMAIN}/${path}`),
-        ),
-      ),
+      }),
     ],
   });
   server.markServing();

@@ -4,7 +4,8 @@ import { createTestPki, type TestPki } from "@authplat/spiffe/test-pki";
 import { X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createRpcClient } from "./client.ts";
-import { defineService, sameCallersForAll } from "./handlers.ts";
+import { sameCallersForEveryMethod } from "./access-rules.ts";
+import { defineService } from "./handlers.ts";
 import { peerCertificateChecks, peerCertificateReader, verifiedCaller } from "./server-chain.ts";
 import { connectionOf, startRpcServer, type RpcServer } from "./server.ts";
 import { StreamsService } from "./test-support.ts";
@@ -25,17 +26,14 @@ beforeAll(async () => {
     tls: pki.files("token"),
     logger: createLogger({ service: "peer-cache-test", level: "silent" }),
     shutdownGraceMs: 1_000,
+    accessRules: sameCallersForEveryMethod([StreamsService], [pki.idOf("operator")]),
     services: [
-      defineService(
-        StreamsService,
-        {
-          async echo(request) {
-            return { value: request.value };
-          },
-          async *count() {},
+      defineService(StreamsService, {
+        async echo(request) {
+          return { value: request.value };
         },
-        sameCallersForAll(StreamsService, [pki.idOf("operator")]),
-      ),
+        async *count() {},
+      }),
     ],
   });
   server.markServing();

@@ -11,7 +11,8 @@ import { cpuUsage } from "node:process";
 import { createLogger } from "@authplat/observability";
 import { createTestPki } from "@authplat/spiffe/test-pki";
 import { readFile } from "node:fs/promises";
-import { defineService, sameCallersForAll } from "./handlers.ts";
+import { sameCallersForEveryMethod } from "./access-rules.ts";
+import { defineService } from "./handlers.ts";
 import type { ServerInterceptor, ServerResponse } from "./interceptor.ts";
 import { peerSvidInterceptor } from "./server-chain.ts";
 import { startRpcServer } from "./server.ts";
@@ -60,15 +61,12 @@ const server = await startRpcServer({
   logger: createLogger({ service: "peer-bench", level: "silent" }),
   shutdownGraceMs: 1_000,
   observers: [measuring],
+  accessRules: sameCallersForEveryMethod([StreamsService], [pki.idOf("operator")]),
   services: [
-    defineService(
-      StreamsService,
-      {
-        echo: async (request) => ({ value: request.value }),
-        async *count() {},
-      },
-      sameCallersForAll(StreamsService, [pki.idOf("operator")]),
-    ),
+    defineService(StreamsService, {
+      echo: async (request) => ({ value: request.value }),
+      async *count() {},
+    }),
   ],
 });
 try {

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ServiceError } from "@authplat/errors";
 import { createLogger } from "@authplat/observability";
 import { createCa, issueSvid, type DevCa, type IssuedSvid } from "@authplat/spiffe/dev-pki";
-import { defineService, sameCallersForAll } from "./handlers.ts";
+import { sameCallersForEveryMethod } from "./access-rules.ts";
+import { defineService } from "./handlers.ts";
 import type { ServerRequest, ServerResponse } from "./interceptor.ts";
 import {
   peerCertificateChecks,
@@ -43,16 +44,13 @@ beforeAll(async () => {
     tls,
     logger: createLogger({ service: "peer-svid-test", level: "silent" }),
     shutdownGraceMs: 1_000,
+    accessRules: sameCallersForEveryMethod([StreamsService], [idOf("operator"), idOf("auth-edge")]),
     services: [
-      defineService(
-        StreamsService,
-        {
-          // Answers with the caller the chain verified, so each connection's identity shows.
-          echo: async (_request, context) => ({ value: context.caller.toString() }),
-          async *count() {},
-        },
-        sameCallersForAll(StreamsService, [idOf("operator"), idOf("auth-edge")]),
-      ),
+      defineService(StreamsService, {
+        // Answers with the caller the chain verified, so each connection's identity shows.
+        echo: async (_request, context) => ({ value: context.caller.toString() }),
+        async *count() {},
+      }),
     ],
   });
   server.markServing();

@@ -7,7 +7,7 @@ import { createLogger } from "@authplat/observability";
 import { parseSpiffeId } from "@authplat/spiffe";
 import { createTestPki, type TestPki } from "@authplat/spiffe/test-pki";
 import { createRpcClient } from "./client.ts";
-import { defineService, sameCallersForAll } from "./handlers.ts";
+import { defineService } from "./handlers.ts";
 import type { ServerInterceptor } from "./interceptor.ts";
 import { startRpcServer, type RpcServer } from "./server.ts";
 import { rawCredentials, rawUnaryCall, StreamsService } from "./test-support.ts";
@@ -63,27 +63,23 @@ beforeAll(async () => {
     shutdownGraceMs: 1_000,
     observers: [observer],
     interceptors: [own],
-    // The option wins over the registration's own list, which allows nobody.
+    // Only the operator; the others are refused (see below).
     accessRules: {
       isAllowed: (_path, caller) => caller.toString() === pki.idOf("operator"),
     },
     services: [
-      defineService(
-        StreamsService,
-        {
-          async echo(request, context) {
-            seen.push({
-              step: "handler",
-              caller: context.caller.toString(),
-              correlationId: currentContext()?.correlationId,
-            });
-            if (request.value === "crash") throw new Error("secret: postgres://u:p@db");
-            return { value: request.value };
-          },
-          async *count() {},
+      defineService(StreamsService, {
+        async echo(request, context) {
+          seen.push({
+            step: "handler",
+            caller: context.caller.toString(),
+            correlationId: currentContext()?.correlationId,
+          });
+          if (request.value === "crash") throw new Error("secret: postgres://u:p@db");
+          return { value: request.value };
         },
-        sameCallersForAll(StreamsService, []),
-      ),
+        async *count() {},
+      }),
     ],
   });
   server.markServing();

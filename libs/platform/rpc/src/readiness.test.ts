@@ -5,7 +5,8 @@ import { createLogger } from "@authplat/observability";
 import { parseSpiffeId } from "@authplat/spiffe";
 import { createTestPki, type TestPki } from "@authplat/spiffe/test-pki";
 import { createRpcClient, type RpcClient } from "./client.ts";
-import { defineService, sameCallersForAll } from "./handlers.ts";
+import { sameCallersForEveryMethod } from "./access-rules.ts";
+import { defineService } from "./handlers.ts";
 import { monitorReadiness, type ReadinessMonitor } from "./readiness.ts";
 import { startRpcServer, type RpcServer } from "./server.ts";
 import { rawCredentials, rawUnaryCall, StreamsService } from "./test-support.ts";
@@ -44,17 +45,14 @@ beforeAll(async () => {
     tls: pki.files("token"),
     logger,
     shutdownGraceMs: 1_000,
+    accessRules: sameCallersForEveryMethod([StreamsService], [pki.idOf("operator")]),
     services: [
-      defineService(
-        StreamsService,
-        {
-          async echo(request) {
-            return { value: request.value };
-          },
-          async *count() {},
+      defineService(StreamsService, {
+        async echo(request) {
+          return { value: request.value };
         },
-        sameCallersForAll(StreamsService, [pki.idOf("operator")]),
-      ),
+        async *count() {},
+      }),
     ],
   });
   monitor = monitorReadiness({

@@ -39,8 +39,8 @@ export interface RunServiceOptions {
   readonly settings: ServiceSettings;
   readonly logger: Logger;
   readonly services: readonly ServiceRegistration[];
-  /** Who may call each RPC: the service's access rules (`loadServiceAccessRules`). */
-  readonly accessRules?: RpcServerOptions["accessRules"];
+  /** Who may call each RPC: the service's access rules (`loadServiceAccessRules`). Required. */
+  readonly accessRules: RpcServerOptions["accessRules"];
   /** Interceptors that see every call, refused ones included (metrics, traces). */
   readonly observers?: RpcServerOptions["observers"];
   /** The service's own interceptors; they run after the access rule and see `caller`. */
@@ -81,7 +81,7 @@ export async function runService(options: RunServiceOptions): Promise<RpcServer>
     port: options.settings.GRPC_PORT,
     tls: svidFilesOf(options.settings),
     services: options.services,
-    ...(options.accessRules === undefined ? {} : { accessRules: options.accessRules }),
+    accessRules: options.accessRules,
     observers: [...telemetry.observers, ...(options.observers ?? [])],
     ...(options.interceptors === undefined ? {} : { interceptors: options.interceptors }),
     logger: options.logger,

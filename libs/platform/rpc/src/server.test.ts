@@ -17,8 +17,9 @@ import { createCa, issueSvid } from "@authplat/spiffe/dev-pki";
 import { createTestPki, type TestPki } from "@authplat/spiffe/test-pki";
 import { create, createFileRegistry, toBinary } from "@bufbuild/protobuf";
 import { createRpcClient } from "./client.ts";
-import { defineService, sameCallersForAll, type CallContext } from "./handlers.ts";
-import { startRpcServer, type RpcServer } from "./server.ts";
+import { staticAccessRules } from "./access-rules.ts";
+import { defineService, methodPath, type CallContext } from "./handlers.ts";
+import { startRpcServer, type RpcServer, type RpcServerOptions } from "./server.ts";
 import { reflect } from "./reflection-client.ts";
 import { RemoteCallError } from "./status-mapping.ts";
 import { rawCredentials, rawUnaryCall } from "./test-support.ts";
@@ -31,28 +32,34 @@ let release: (() => void) | undefined;
 const seen: CallContext[] = [];
 const seenRequestContexts: (RequestContext | undefined)[] = [];
 
-function registration(allowed: readonly string[]) {
-  return defineService(
-    TokenService,
-    {
-      ...unimplementedHandlers(TokenService),
-      async issueTokenPair(request, context) {
-        seen.push(context);
-        seenRequestContexts.push(currentContext());
-        if (request.subject === "service-error") {
-          throw new ServiceError("UNAVAILABLE", "store down", {
-            retryAfterMs: 750,
-            cause: new Error("10.0.0.7 refused"),
-          });
-        }
-        if (request.subject === "crash")
-          throw new Error("secret detail: connection string postgres://u:p@db");
-        if (request.subject === "slow") await new Promise<void>((resolve) => (release = resolve));
-        return { accessToken: `for ${request.subject}`, tokenType: "Bearer" };
-      },
+function registration() {
+  return defineService(TokenService, {
+    ...unimplementedHandlers(TokenService),
+    async issueTokenPair(request, context) {
+      seen.push(context);
+      seenRequestContexts.push(currentContext());
+      if (request.subject === "service-error") {
+        throw new ServiceError("UNAVAILABLE", "store down", {
+          retryAfterMs: 750,
+          cause: new Error("10.0.0.7 refused"),
+        });
+      }
+      if (request.subject === "crash")
+        throw new Error("secret detail: connection string postgres://u:p@db");
+      if (request.subject === "slow") await new Promise<void>((resolve) => (release = resolve));
+      return { accessToken: `for ${request.subject}`, tokenType: "Bearer" };
     },
-    { ...sameCallersForAll(TokenService, allowed), issueIdToken: [] },
-  );
+  });
+}
+
+/** `allowed` may call every method of the token service but IssueIdToken, which nobody may. */
+function rulesFor(allowed: readonly string[]) {
+  return staticAccessRules({
+    ...Object.fromEntries(
+      TokenService.methods.map((method) => [methodPath(TokenService, method.name), allowed]),
+    ),
+    [methodPath(TokenService, "IssueIdToken")]: [],
+  });
 }
 
 async function start(allowed: readonly string[]): Promise<RpcServer> {
@@ -61,7 +68,8 @@ async function start(allowed: readonly string[]): Promise<RpcServer> {
     host: "127.0.0.1",
     port: 0,
     tls: { ...pki.files("token"), refreshIntervalMs: 100 },
-    services: [registration(allowed)],
+    services: [registration()],
+    accessRules: rulesFor(allowed),
     logger,
     shutdownGraceMs: 2_000,
   });
@@ -76,7 +84,8 @@ describe("a taken port", () => {
         host: "127.0.0.1",
         port: first.port,
         tls: pki.files("token"),
-        services: [registration([])],
+        services: [registration()],
+        accessRules: rulesFor([]),
         logger,
         shutdownGraceMs: 1_000,
       }).catch((thrown: unknown) => thrown);
@@ -242,6 +251,29 @@ describe("caller allowlists", () => {
       remoteCode: "CALLER_NOT_ALLOWED",
     });
     operator.close();
+  });
+
+  it("come only from accessRules: a server without them does not start", async () => {
+    const withoutRules = {
+      name: "token",
+      host: "127.0.0.1",
+      port: 0,
+      tls: pki.files("token"),
+      services: [registration()],
+      logger,
+      shutdownGraceMs: 1_000,
+    };
+    // @ts-expect-error accessRules is required
+    const missing: RpcServerOptions = withoutRules;
+    await expect(startRpcServer(missing)).rejects.toThrow(/^accessRules is required: /);
+    // Nor does one given per-method lists in the shape registrations used to carry.
+    const perMethod = { ...withoutRules, accessRules: { issueTokenPair: [pki.idOf("operator")] } };
+    // @ts-expect-error not an AccessRuleSet
+    const misshapen: RpcServerOptions = perMethod;
+    await expect(startRpcServer(misshapen)).rejects.toThrow(/^accessRules is required: /);
+    // A registration carries handlers only: no third argument with callers.
+    // @ts-expect-error defineService takes the service and its handlers
+    defineService(TokenService, unimplementedHandlers(TokenService), { issueTokenPair: [] });
   });
 });
 

@@ -3,7 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { ServiceError } from "@authplat/errors";
 import { PortInUseError, type Logger } from "@authplat/observability";
-import { CallerAllowlist, type SpiffeId } from "@authplat/spiffe";
+import type { SpiffeId } from "@authplat/spiffe";
 import { HealthImplementation } from "grpc-health-check";
 import { serverCredentials, type SvidFiles } from "./credentials.ts";
 import type { ServiceRegistration } from "./handlers.ts";
@@ -42,10 +42,11 @@ export interface RpcServerOptions {
   /** How long in-flight calls may take to finish on shutdown before they are cancelled. */
   readonly shutdownGraceMs: number;
   /**
-   * Who may call each RPC. Without it, each registration's own `allow` lists are used (and a
-   * method without one fails start-up).
+   * Who may call each RPC: the service's rules (`loadServiceAccessRules`), or in tests
+   * `staticAccessRules` / `sameCallersForEveryMethod`. Required: a method without a rule refuses
+   * every caller, and a server without rules does not start.
    */
-  readonly accessRules?: AccessRuleSet;
+  readonly accessRules: AccessRuleSet;
   /**
    * Interceptors that see every call, denied ones included (metrics, tracing); they run right
    * after the request context is set up, before errors are normalised.
@@ -251,22 +252,17 @@ function serviceDefinition(
 }
 
 /**
- * The access rules of registrations that still carry their own `allow` lists, for services
- * started without `accessRules`.
+ * Stops a start without access rules. The type requires them; this is for callers the type
+ * does not reach (JavaScript, casts), so that no server ever serves without its rules.
  */
-function rulesFromRegistrations(services: readonly ServiceRegistration[]): AccessRuleSet {
-  const paths: Record<string, readonly string[]> = {};
-  for (const registration of services) {
-    const allow = (registration.allow ?? {}) as Record<string, readonly string[] | undefined>;
-    for (const method of registration.service.methods) {
-      const allowed = allow[method.localName];
-      if (allowed === undefined) {
-        throw new Error(`${registration.service.typeName}.${method.name} has no allowlist`);
-      }
-      paths[methodPath(registration.service, method.name)] = allowed;
-    }
+function requireAccessRules(accessRules: AccessRuleSet | undefined): AccessRuleSet {
+  if (typeof accessRules?.isAllowed !== "function") {
+    throw new Error(
+      "accessRules is required: pass the service's rules (loadServiceAccessRules), or in tests " +
+        "staticAccessRules or sameCallersForEveryMethod; a registration carries no callers",
+    );
   }
-  return new CallerAllowlist(paths);
+  return accessRules;
 }
 
 /**
@@ -309,8 +305,12 @@ function svidCheckingServer(server: grpc.Server, trustDomain: string): grpc.Serv
  * codec, handler. It also serves grpc.health.v1 (NOT_SERVING until
  * {@link RpcServer.markServing}) and server reflection, both to valid SVIDs of the trust
  * domain only.
+ *
+ * @throws {Error} `accessRules is required: ...` when `options.accessRules` is missing or has no
+ *   `isAllowed`, before anything is bound.
  */
 export async function startRpcServer(options: RpcServerOptions): Promise<RpcServer> {
+  const accessRules = requireAccessRules(options.accessRules);
   const { credentials, spiffeId } = await serverCredentials(options.tls);
   const trustDomain = options.tls.trustDomain;
   const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });
@@ -321,7 +321,6 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
   const guarded = svidCheckingServer(server, trustDomain);
   health.addToServer(guarded);
   const gate: { unavailable: ServiceError | undefined } = { unavailable: undefined };
-  const accessRules = options.accessRules ?? rulesFromRegistrations(options.services);
   for (const registration of options.services) {
     const { definition, implementation } = serviceDefinition(registration, (method, handler) =>
       serverPipeline({

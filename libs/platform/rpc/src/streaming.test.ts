@@ -7,7 +7,8 @@ import { createLogger } from "@authplat/observability";
 import { parseSpiffeId } from "@authplat/spiffe";
 import { createTestPki, type TestPki } from "@authplat/spiffe/test-pki";
 import { createRpcClient, type RpcClient } from "./client.ts";
-import { defineService, sameCallersForAll } from "./handlers.ts";
+import { sameCallersForEveryMethod } from "./access-rules.ts";
+import { defineService } from "./handlers.ts";
 import type { ServerResponse } from "./interceptor.ts";
 import { startRpcServer, writeStream, type RpcServer } from "./server.ts";
 import { RemoteCallError } from "./status-mapping.ts";
@@ -44,42 +45,39 @@ beforeAll(async () => {
     tls: pki.files("token"),
     logger: createLogger({ service: "streams-test", level: "silent" }),
     shutdownGraceMs: 1_000,
+    accessRules: sameCallersForEveryMethod([StreamsService], [pki.idOf("operator")]),
     services: [
-      defineService(
-        StreamsService,
-        {
-          async echo(request) {
-            return { value: request.value };
-          },
-          async *count(request, context) {
-            try {
-              if (request.value === WAITS_FOR_ABORT) {
-                await new Promise((resolve) =>
-                  context.signal.addEventListener("abort", resolve, { once: true }),
-                );
-                return;
-              }
-              if (request.value === ENDLESS) {
-                for (let i = 1; !context.signal.aborted; i++) yield { value: i };
-                return;
-              }
-              for (let i = 1; i <= Math.min(request.value, 100); i++) {
-                seenCorrelation.push(currentContext()?.correlationId);
-                if (request.value === FAILS_AFTER_TWO && i === 3) {
-                  throw new ServiceError("NOT_FOUND", "no such feed");
-                }
-                if (request.value === CRASHES_AFTER_ONE && i === 2) {
-                  throw new Error("secret: redis://u:p@cache");
-                }
-                yield { value: i };
-              }
-            } finally {
-              ended.push({ value: request.value, reason: context.signal.reason });
-            }
-          },
+      defineService(StreamsService, {
+        async echo(request) {
+          return { value: request.value };
         },
-        sameCallersForAll(StreamsService, [pki.idOf("operator")]),
-      ),
+        async *count(request, context) {
+          try {
+            if (request.value === WAITS_FOR_ABORT) {
+              await new Promise((resolve) =>
+                context.signal.addEventListener("abort", resolve, { once: true }),
+              );
+              return;
+            }
+            if (request.value === ENDLESS) {
+              for (let i = 1; !context.signal.aborted; i++) yield { value: i };
+              return;
+            }
+            for (let i = 1; i <= Math.min(request.value, 100); i++) {
+              seenCorrelation.push(currentContext()?.correlationId);
+              if (request.value === FAILS_AFTER_TWO && i === 3) {
+                throw new ServiceError("NOT_FOUND", "no such feed");
+              }
+              if (request.value === CRASHES_AFTER_ONE && i === 2) {
+                throw new Error("secret: redis://u:p@cache");
+              }
+              yield { value: i };
+            }
+          } finally {
+            ended.push({ value: request.value, reason: context.signal.reason });
+          }
+        },
+      }),
     ],
   });
   server.markServing();

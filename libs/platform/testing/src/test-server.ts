@@ -17,22 +17,25 @@ export function silentLogger(): Logger {
   return createLogger({ service: "test", level: "silent" });
 }
 
-/** What a test may add to the server it starts: access rules and interceptors. */
+/**
+ * What a test gives the server it starts: its access rules (required, as for every server; see
+ * `loadAccessRules`, `staticAccessRules`, `sameCallersForEveryMethod`) and any interceptors.
+ */
 export type TestServerOptions = Pick<
   RpcServerOptions,
   "accessRules" | "observers" | "interceptors"
 >;
 
 /**
- * Starts services on 127.0.0.1 port 0 with the SVID of `identity` from `pki`, already marked
- * SERVING. Stop it with `shutdown()`.
+ * Starts services on 127.0.0.1 port 0 with the SVID of `identity` from `pki` and the access
+ * rules of `options`, already marked SERVING. Stop it with `shutdown()`.
  */
 export async function startTestServer(
   pki: TestPki,
   identity: string,
   services: readonly ServiceRegistration[],
-  logger: Logger = silentLogger(),
-  options: TestServerOptions = {},
+  logger: Logger,
+  options: TestServerOptions,
 ): Promise<RpcServer> {
   const server = await startRpcServer({
     ...options,

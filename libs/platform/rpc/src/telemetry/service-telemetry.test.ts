@@ -18,7 +18,8 @@ import {
 import { parseSpiffeId } from "@authplat/spiffe";
 import { createTestPki, type TestPki } from "@authplat/spiffe/test-pki";
 import { createRpcClient, type RpcClient } from "../client.ts";
-import { defineService, sameCallersForAll } from "../handlers.ts";
+import { sameCallersForEveryMethod } from "../access-rules.ts";
+import { defineService } from "../handlers.ts";
 import { startRpcServer, type RpcServer } from "../server.ts";
 import { unimplementedHandlers } from "../unimplemented.ts";
 import { startServiceTelemetry, type ServiceTelemetry } from "./service-telemetry.ts";
@@ -68,19 +69,16 @@ beforeAll(async () => {
     host: "127.0.0.1",
     port: 0,
     tls: pki.files("token"),
+    accessRules: sameCallersForEveryMethod([TokenService], [pki.idOf("auth-edge")]),
     services: [
-      defineService(
-        TokenService,
-        {
-          ...unimplementedHandlers(TokenService),
-          async issueTokenPair(request, context) {
-            context.logger.info("issuing in token");
-            if (request.subject === "revoked") throw new ServiceError("TOKEN_REVOKED", "revoked");
-            return { accessToken: `token for ${request.subject}`, tokenType: "Bearer" };
-          },
+      defineService(TokenService, {
+        ...unimplementedHandlers(TokenService),
+        async issueTokenPair(request, context) {
+          context.logger.info("issuing in token");
+          if (request.subject === "revoked") throw new ServiceError("TOKEN_REVOKED", "revoked");
+          return { accessToken: `token for ${request.subject}`, tokenType: "Bearer" };
         },
-        sameCallersForAll(TokenService, [pki.idOf("auth-edge")]),
-      ),
+      }),
     ],
     logger: b.logger,
     shutdownGraceMs: 1_000,
@@ -109,18 +107,15 @@ beforeAll(async () => {
     host: "127.0.0.1",
     port: 0,
     tls: pki.files("auth-edge"),
+    accessRules: sameCallersForEveryMethod([TokenService], [pki.idOf("operator")]),
     services: [
-      defineService(
-        TokenService,
-        {
-          ...unimplementedHandlers(TokenService),
-          async issueTokenPair(request, context) {
-            context.logger.info("forwarding from auth-edge");
-            return toDownstream.issueTokenPair(request);
-          },
+      defineService(TokenService, {
+        ...unimplementedHandlers(TokenService),
+        async issueTokenPair(request, context) {
+          context.logger.info("forwarding from auth-edge");
+          return toDownstream.issueTokenPair(request);
         },
-        sameCallersForAll(TokenService, [pki.idOf("operator")]),
-      ),
+      }),
     ],
     logger: a.logger,
     shutdownGraceMs: 1_000,
