@@ -1,4 +1,3 @@
-import { ServiceError } from "@authplat/errors";
 import type { ValidatedClaims } from "../tokens/token-validator.ts";
 
 /** One authorization question: may the holder of these verified claims do `action` on `resource`? */
@@ -40,16 +39,3 @@ export interface AuthorizationDecision {
 export interface Authorizer {
   authorize(request: AuthorizationRequest, signal?: AbortSignal): Promise<AuthorizationDecision>;
 }
-
-/**
- * An authorizer for deployments where none is wired yet: every question fails with
- * UNAVAILABLE, so routes that ask for authorization are refused while validation-only routes
- * keep working.
- */
-export const unconfiguredAuthorizer: Authorizer = Object.freeze({
-  authorize(): Promise<AuthorizationDecision> {
-    return Promise.reject(
-      new ServiceError("UNAVAILABLE", "no authorization service is configured at auth-edge"),
-    );
-  },
-});

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { validatedClaims } from "../tokens/claims-fixture.ts";
 import { ServiceError } from "@authplat/errors";
 import type { ValidationResult } from "../tokens/token-validator.ts";
-import { unconfiguredAuthorizer, type Authorizer } from "./authorizer.ts";
+import type { Authorizer } from "./authorizer.ts";
 import { ExtAuthzService, type CheckInput } from "./ext-authz-service.ts";
 
 const claims = validatedClaims();
@@ -82,8 +82,11 @@ describe("ExtAuthzService.check", () => {
     });
   });
 
-  it("refuses every authorizing route while no authorizer is configured", async () => {
-    const { svc } = service(undefined, unconfiguredAuthorizer);
+  it("refuses every authorizing route while the authorizer cannot answer, and keeps validating", async () => {
+    const down: Authorizer = {
+      authorize: () => Promise.reject(new ServiceError("UNAVAILABLE", "iam-policy cannot decide")),
+    };
+    const { svc } = service(undefined, down);
     await expect(
       svc.check(input({ "authplat.action": "read", "authplat.resource": "doc" })),
     ).rejects.toMatchObject({ code: "UNAVAILABLE" });
