@@ -27,6 +27,42 @@ const VERIFIER_LEEWAY_SECONDS = 60;
 // How often Redis is checked for readiness; also the retry pushback while it is down.
 const READINESS_INTERVAL_MS = 1_000;
 
+/** host:port of a Redis URL, never its credentials. */
+function redisAddress(url: string): string {
+  try {
+    const { hostname, port } = new URL(url);
+    return `${hostname}:${port === "" ? "6379" : port}`;
+  } catch {
+    return "the configured address";
+  }
+}
+
+/**
+ * Resolves once Redis answers a PING. Signing keys and families live there, so nothing can be
+ * served before it answers; a Redis that is not up yet is waited for (logged once, at info),
+ * not a failure. ioredis keeps reconnecting in the background meanwhile.
+ */
+async function untilRedisAnswers(redis: Redis, url: string): Promise<void> {
+  await redis.connect().catch(() => undefined);
+  let waiting = false;
+  for (;;) {
+    try {
+      await redis.ping();
+      if (waiting) logger.info({ redis: redisAddress(url) }, "Redis answers");
+      return;
+    } catch {
+      if (!waiting) {
+        logger.info(
+          { redis: redisAddress(url) },
+          "waiting for Redis (REDIS_URL) before loading signing keys",
+        );
+        waiting = true;
+      }
+      await new Promise((resolve) => setTimeout(resolve, READINESS_INTERVAL_MS));
+    }
+  }
+}
+
 try {
   logger.debug({ config: redactConfig(config, TOKEN_SECRETS) }, "configuration");
   const nowMs = () => Date.now();
@@ -46,7 +82,7 @@ try {
     });
     // Outages are reported by the readiness checks (runService); ioredis reconnects by itself.
     redis.on("error", (error) => logger.debug({ err: error }, "Redis connection error"));
-    await redis.connect();
+    await untilRedisAnswers(redis, config.REDIS_URL);
   }
   const memoryStore =
     redis === undefined
