@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -7,7 +7,7 @@ import { AuthenticationMethod } from "@authplat/contracts/auth/common/v1/authent
 import { TokenService } from "@authplat/contracts/auth/token/v1";
 import { loadEnvoyAuthorizationProtos } from "@authplat/auth-edge/envoy-protos";
 import type { RpcClient } from "@authplat/rpc";
-import { ServiceFleet } from "./service-fleet.ts";
+import { ROOT, ServiceFleet } from "./service-fleet.ts";
 
 // Authorization through iam-policy with real processes (requirement 1.4): token issues access
 // tokens carrying roles, tenant and authentication methods; auth-edge builds the principal from
@@ -241,6 +241,53 @@ describe("Envoy's Check with an action and a resource, decided by iam-policy", (
       value: { status: { code: 401 } },
     });
   });
+});
+
+/** The context extensions of the first route that sets them in `file` (YAML, read by hand). */
+async function routeExtensions(file: string): Promise<Record<string, string>> {
+  const lines = (await readFile(join(ROOT, file), "utf8")).split("\n");
+  const start = lines.findIndex((line) => line.trim() === "context_extensions:");
+  const indent = /^\s*/.exec(lines[start + 1] ?? "")![0].length;
+  const extensions: Record<string, string> = {};
+  for (const line of lines.slice(start + 1)) {
+    if (line.trim().startsWith("#")) continue;
+    const match = /^(\s*)([\w.]+): (.+)$/.exec(line);
+    if (match === null || match[1]!.length !== indent) break;
+    extensions[match[2]!] = match[3]!.trim();
+  }
+  return extensions;
+}
+
+describe("the documented Envoy and Istio routes against the default bundle", () => {
+  it.each(["deploy/envoy/envoy.yaml", "deploy/envoy/istio-authorization-policy.yaml"])(
+    "%s: its /docs route lets a viewer of the tenant read (OK) and refuses another tenant (403)",
+    async (file) => {
+      const extensions = await routeExtensions(file);
+      expect(extensions).toMatchObject({
+        "authplat.action": "read",
+        "authplat.resource": "document",
+      });
+      const scopes = (extensions["authplat.scopes"] ?? "").split(" ").filter((s) => s !== "");
+      const issueFor = (tenant: string) =>
+        token.issueTokenPair({
+          subject: "alice",
+          clientId: "web",
+          audience: [AUDIENCE],
+          scopes,
+          roles: ["viewer"],
+          tenant,
+        });
+      const own = await issueFor("acme");
+      const ok = await envoy.check(checkRequest(`Bearer ${own.accessToken}`, extensions));
+      expect(ok.httpResponse.case).toBe("okResponse");
+      const other = await issueFor("globex");
+      const refused = await envoy.check(checkRequest(`Bearer ${other.accessToken}`, extensions));
+      expect(refused.httpResponse).toMatchObject({
+        case: "deniedResponse",
+        value: { status: { code: 403 } },
+      });
+    },
+  );
 });
 
 // Last: it stops iam-policy for good.

@@ -93,6 +93,25 @@ describe("ExtAuthzService.check", () => {
     await expect(svc.check(input())).resolves.toMatchObject({ kind: "allowed" });
   });
 
+  it("passes the decision point's refusal of the question on as INVALID_ARGUMENT (a misconfigured route), not UNAVAILABLE", async () => {
+    const refusing: Authorizer = {
+      authorize: () =>
+        Promise.reject(
+          new ServiceError(
+            "INVALID_ARGUMENT",
+            "iam-policy refused the question: resource.attributes.owner: required",
+          ),
+        ),
+    };
+    const { svc } = service(undefined, refusing);
+    await expect(
+      svc.check(input({ "authplat.action": "read", "authplat.resource": "document" })),
+    ).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+      message: "iam-policy refused the question: resource.attributes.owner: required",
+    });
+  });
+
   it("refuses a route with a resource but no action before looking at the token", async () => {
     const { svc, seen } = service();
     await expect(svc.check(input({ "authplat.resource": "doc" }))).rejects.toMatchObject({

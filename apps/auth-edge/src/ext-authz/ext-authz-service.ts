@@ -98,8 +98,8 @@ export class ExtAuthzService {
    * The decision for one request.
    *
    * @throws {ServiceError} INVALID_ARGUMENT for a misconfigured route (half of action/resource,
-   *   too many or too long required scopes); UNAVAILABLE when the token validator's keys are
-   *   unusable or the authorizer cannot answer.
+   *   too many or too long required scopes, a question the authorizer refuses); UNAVAILABLE
+   *   when the token validator's keys are unusable or the authorizer cannot answer.
    */
   async check(input: CheckInput, signal?: AbortSignal): Promise<CheckOutcome> {
     const route = routeRequirements(input.contextExtensions);
@@ -159,6 +159,10 @@ export class ExtAuthzService {
         signal,
       );
     } catch (error) {
+      // A question the decision point refuses (an attribute its schema requires is missing from
+      // the route's extensions, an unknown action) is the route's misconfiguration: say so, as
+      // for a half-set route. Envoy refuses the request either way.
+      if (error instanceof ServiceError && error.code === "INVALID_ARGUMENT") throw error;
       // Envoy's failure_mode_allow: false: no answer is never an allow.
       const retryAfterMs = error instanceof ServiceError ? error.retryAfterMs : undefined;
       throw new ServiceError("UNAVAILABLE", "the authorization service is unavailable", {
