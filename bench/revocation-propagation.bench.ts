@@ -1,6 +1,6 @@
 /**
- * `npm run bench:revocation`: how long a revocation takes to reach every edge (DESIGN.md §7:
- * "visible at every edge within 100 ms p99").
+ * `npm run bench:revocation`: how long a revocation takes to reach every edge (the goal in
+ * docs/decisions.md: "visible at every edge within 100 ms p99").
  *
  * Token and two auth-edges run as their own processes (test PKI, development access rules so the
  * operator may issue and revoke). The benchmark issues `REVOCATIONS` access tokens (default

@@ -110,8 +110,17 @@ try {
       Math.min(5_000, Math.floor(config.REVOCATION_MAX_STALENESS_MS / 3)),
     ),
     maxStalenessMs: config.REVOCATION_MAX_STALENESS_MS,
-    onDisconnect: (error, reconnectInMs) =>
-      logger.warn({ err: error, reconnectInMs }, "revocation feed disconnected; reconnecting"),
+    // Lost once at warn; the retries while token stays away at debug; back at info.
+    onDisconnect: (error, reconnectInMs, attempt) => {
+      if (attempt === 1) {
+        logger.warn(
+          { err: error, reconnectInMs, maxStalenessMs: config.REVOCATION_MAX_STALENESS_MS },
+          "revocation feed lost; reconnecting (validation fails closed once it is older than REVOCATION_MAX_STALENESS_MS)",
+        );
+      } else logger.debug({ err: error, reconnectInMs, attempt }, "revocation feed still away");
+    },
+    onReconnect: (downForMs) =>
+      logger.info({ downForMs: Math.round(downForMs) }, "revocation feed back"),
   });
   void revocations.run(stopRefreshing.signal);
   // Ready means able to validate, which needs the revocation list as much as the keys.

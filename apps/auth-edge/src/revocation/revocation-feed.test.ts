@@ -52,7 +52,8 @@ function setUp(options: { maxEntries?: number; maxStalenessMs?: number } = {}) {
   const wallMs = () => 1_000_000;
   const set = new RevocationSet({ maxEntries: options.maxEntries ?? 100, nowMs: wallMs });
   const streams: FakeStream[] = [];
-  const disconnects: { error: unknown; reconnectInMs: number }[] = [];
+  const disconnects: { error: unknown; reconnectInMs: number; attempt: number }[] = [];
+  const reconnects: number[] = [];
   const feed = new RevocationFeed({
     set,
     open: (cursor, signal) => {
@@ -64,7 +65,9 @@ function setUp(options: { maxEntries?: number; maxStalenessMs?: number } = {}) {
     initialBackoffMs: 1,
     maxBackoffMs: 2,
     nowMs: () => now,
-    onDisconnect: (error, reconnectInMs) => disconnects.push({ error, reconnectInMs }),
+    onDisconnect: (error, reconnectInMs, attempt) =>
+      disconnects.push({ error, reconnectInMs, attempt }),
+    onReconnect: (downForMs) => reconnects.push(downForMs),
   });
   void feed.run(stop.signal);
   return {
@@ -72,6 +75,7 @@ function setUp(options: { maxEntries?: number; maxStalenessMs?: number } = {}) {
     feed,
     streams,
     disconnects,
+    reconnects,
     advance: (ms: number) => (now += ms),
     stream: (index: number) => vi.waitFor(() => streams[index] ?? expect.fail("not opened yet")),
   };
@@ -128,6 +132,26 @@ describe("RevocationFeed", () => {
     // What came before the break is still enforced: the resume did not start from scratch.
     expect(t.feed.isRevoked(token("j-1"))).toBe(true);
     expect(t.feed.isRevoked(token("j-2"))).toBe(true);
+  });
+
+  it("numbers the failures of one outage (to log the loss once) and reports the outage's length when a message comes back", async () => {
+    const t = setUp();
+    const first = await t.stream(0);
+    first.push({ message: { snapshot: true, entries: [], cursor: "c1" } });
+    first.push({ error: new ServiceError("UNAVAILABLE", "connection reset") });
+    const second = await t.stream(1);
+    t.advance(400);
+    second.push({ error: new ServiceError("UNAVAILABLE", "connection refused") });
+    const third = await t.stream(2);
+    expect(t.disconnects.map((d) => d.attempt)).toEqual([1, 2]);
+    expect(t.reconnects).toEqual([]);
+    t.advance(600);
+    third.push({ message: { snapshot: false, entries: [], cursor: "c1" } });
+    await vi.waitFor(() => expect(t.reconnects).toEqual([1_000]));
+    // A later loss is a new outage: attempt 1 again.
+    third.push({ error: new ServiceError("UNAVAILABLE", "connection reset") });
+    await t.stream(3);
+    expect(t.disconnects.map((d) => d.attempt)).toEqual([1, 2, 1]);
   });
 
   it("reconnects after a stream that ended normally, also from the last cursor", async () => {

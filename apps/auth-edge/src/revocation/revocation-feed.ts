@@ -36,8 +36,14 @@ export interface RevocationFeedOptions {
   readonly maxBackoffMs?: number;
   /** Monotonic milliseconds; default `performance.now`. Tests inject their own. */
   readonly nowMs?: () => number;
-  /** Called when the stream breaks or ends, before the reconnect delay. */
-  readonly onDisconnect?: (error: unknown, reconnectInMs: number) => void;
+  /**
+   * Called when the stream breaks or ends, before the reconnect delay. `attempt` counts the
+   * failures since the feed last delivered a message: 1 when it has just been lost, more while
+   * the token service stays away (so a caller can log the loss once and the retries quietly).
+   */
+  readonly onDisconnect?: (error: unknown, reconnectInMs: number, attempt: number) => void;
+  /** Called when a message arrives after one or more failures, with how long the feed was down. */
+  readonly onReconnect?: (downForMs: number) => void;
   /** Called after each message is applied (metrics, benchmarks, tests). */
   readonly onMessage?: (message: RevocationFeedMessage) => void;
 }
@@ -52,12 +58,13 @@ export interface RevocationFeedOptions {
  * Freshness: the feed counts as fresh while its last message (heartbeats included) is at most
  * `maxStalenessMs` old. A stale or never-loaded feed makes {@link isRevoked} throw UNAVAILABLE
  * with retry pushback: the edge cannot tell whether a token was revoked, so it does not say
- * that it was not (fail closed; DESIGN.md §4).
+ * that it was not (fail closed; docs/architecture.md, "Failure behaviour").
  */
 export class RevocationFeed {
   readonly #options: RevocationFeedOptions;
   readonly #now: () => number;
   #lastMessageAtMs: number | undefined;
+  #lostAtMs: number | undefined;
   #connected = false;
   readonly #loaded: Promise<void>;
   #markLoaded: () => void = () => undefined;
@@ -128,6 +135,10 @@ export class RevocationFeed {
           if (message.snapshot) set.replace(message.entries, message.cursor);
           else set.add(message.entries, message.cursor);
           this.#lastMessageAtMs = this.#now();
+          if (this.#lostAtMs !== undefined) {
+            this.#options.onReconnect?.(this.#lastMessageAtMs - this.#lostAtMs);
+            this.#lostAtMs = undefined;
+          }
           attempt = 0;
           if (message.snapshot) this.#markLoaded();
           this.#options.onMessage?.(message);
@@ -150,7 +161,8 @@ export class RevocationFeed {
         Math.round(backoff / 2 + (Math.random() * backoff) / 2),
         typeof pushback === "number" ? pushback : 0,
       );
-      this.#options.onDisconnect?.(failure, delay);
+      this.#lostAtMs ??= this.#now();
+      this.#options.onDisconnect?.(failure, delay, attempt);
       try {
         await sleep(delay, undefined, { signal });
       } catch {

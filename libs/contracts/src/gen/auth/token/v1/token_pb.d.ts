@@ -928,7 +928,7 @@ export enum RevocationReason {
 export declare const RevocationReasonSchema: GenEnum<RevocationReason>;
 
 /**
- * KeyStatus is a signing key's stage in rotation (DESIGN.md §4: staged key rotation).
+ * KeyStatus is a signing key's stage in rotation (staged key rotation: next, active, retired).
  *
  * @generated from enum auth.token.v1.KeyStatus
  */

@@ -159,7 +159,7 @@ export const KeyStatusSchema = /*@__PURE__*/
   enumDesc(file_auth_token_v1_token, 1);
 
 /**
- * KeyStatus is a signing key's stage in rotation (DESIGN.md §4: staged key rotation).
+ * KeyStatus is a signing key's stage in rotation (staged key rotation: next, active, retired).
  *
  * @generated from enum auth.token.v1.KeyStatus
  */
