@@ -170,10 +170,19 @@ function unaryAdapter(
   };
 }
 
+/** How a stream ended by a server shutdown answers: the client should reconnect elsewhere. */
+const SHUTTING_DOWN = new ServiceError("UNAVAILABLE", "the server is shutting down; reconnect", {
+  retryAfterMs: 0,
+});
+
 /**
  * Writes a response stream as the client reads it: when `write` reports a full buffer, the
  * next message waits for 'drain'; cancellation or the deadline stops the iteration (which
  * returns the handler's generator); the end sends OK with the trailers, a failure its status.
+ * `signal` may also abort because the server shuts down (it combines the call's own signal,
+ * `callSignal`, with the server's): the stream then ends UNAVAILABLE at once, so that a
+ * long-lived stream neither holds the shutdown for its whole grace period nor ends as if the
+ * feed were complete.
  *
  * @internal
  */
@@ -181,6 +190,7 @@ export async function writeStream(
   call: grpc.ServerWritableStream<Buffer, Buffer>,
   pending: Promise<ServerResponse>,
   signal: AbortSignal,
+  callSignal: AbortSignal = signal,
 ): Promise<void> {
   try {
     const response = await pending;
@@ -192,9 +202,12 @@ export async function writeStream(
       }
     }
     // A cancelled call is over already: grpc-js has answered CANCELLED or DEADLINE_EXCEEDED.
-    if (!signal.aborted) call.end(response.trailer);
+    if (callSignal.aborted) return;
+    if (signal.aborted) call.emit("error", statusOfFailure(SHUTTING_DOWN));
+    else call.end(response.trailer);
   } catch (thrown) {
-    if (!signal.aborted) call.emit("error", statusOfFailure(thrown));
+    if (callSignal.aborted) return;
+    call.emit("error", statusOfFailure(signal.aborted ? SHUTTING_DOWN : thrown));
   }
 }
 
@@ -202,10 +215,12 @@ export async function writeStream(
 function streamAdapter(
   info: MethodInfo,
   pipeline: ServerNext,
+  shuttingDown: AbortSignal,
 ): grpc.handleServerStreamingCall<Buffer, Buffer> {
   return (call) => {
     const request = serverRequest(info, call);
-    void writeStream(call, pipeline(request), request.signal);
+    const signal = AbortSignal.any([request.signal, shuttingDown]);
+    void writeStream(call, pipeline({ ...request, signal }), signal, request.signal);
   };
 }
 
@@ -215,6 +230,7 @@ const identity = (value: Buffer) => value;
 function serviceDefinition(
   registration: ServiceRegistration,
   pipelineOf: (method: DescMethod, handler: UntypedHandler) => ServerNext,
+  shuttingDown: AbortSignal,
 ): { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation } {
   const definition: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
   const implementation: grpc.UntypedServiceImplementation = {};
@@ -246,7 +262,7 @@ function serviceDefinition(
     };
     const pipeline = pipelineOf(method, handler);
     implementation[method.name] =
-      kind === "unary" ? unaryAdapter(info, pipeline) : streamAdapter(info, pipeline);
+      kind === "unary" ? unaryAdapter(info, pipeline) : streamAdapter(info, pipeline, shuttingDown);
   }
   return { definition, implementation };
 }
@@ -321,18 +337,23 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
   const guarded = svidCheckingServer(server, trustDomain);
   health.addToServer(guarded);
   const gate: { unavailable: ServiceError | undefined } = { unavailable: undefined };
+  // Aborted when shutdown starts: open response streams end then instead of at the grace's end.
+  const shutdownStarted = new AbortController();
   for (const registration of options.services) {
-    const { definition, implementation } = serviceDefinition(registration, (method, handler) =>
-      serverPipeline({
-        method,
-        handler,
-        trustDomain,
-        accessRules,
-        gate,
-        logger: options.logger,
-        observers: options.observers ?? [],
-        interceptors: options.interceptors ?? [],
-      }),
+    const { definition, implementation } = serviceDefinition(
+      registration,
+      (method, handler) =>
+        serverPipeline({
+          method,
+          handler,
+          trustDomain,
+          accessRules,
+          gate,
+          logger: options.logger,
+          observers: options.observers ?? [],
+          interceptors: options.interceptors ?? [],
+        }),
+      shutdownStarted.signal,
     );
     server.addService(definition, implementation);
   }
@@ -373,6 +394,7 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
     shutdown: () => {
       draining = true;
       report();
+      shutdownStarted.abort(SHUTTING_DOWN);
       stopping ??= new Promise<void>((resolve) => {
         const timer = setTimeout(() => server.forceShutdown(), options.shutdownGraceMs);
         server.tryShutdown(() => {

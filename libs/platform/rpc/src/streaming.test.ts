@@ -36,6 +36,41 @@ async function waitFor<T>(read: () => T | undefined, what: string): Promise<T> {
   }
 }
 
+/** The streams service the tests call: echo, and count with a few special values. */
+function streamsRegistration() {
+  return defineService(StreamsService, {
+    async echo(request) {
+      return { value: request.value };
+    },
+    async *count(request, context) {
+      try {
+        if (request.value === WAITS_FOR_ABORT) {
+          await new Promise((resolve) =>
+            context.signal.addEventListener("abort", resolve, { once: true }),
+          );
+          return;
+        }
+        if (request.value === ENDLESS) {
+          for (let i = 1; !context.signal.aborted; i++) yield { value: i };
+          return;
+        }
+        for (let i = 1; i <= Math.min(request.value, 100); i++) {
+          seenCorrelation.push(currentContext()?.correlationId);
+          if (request.value === FAILS_AFTER_TWO && i === 3) {
+            throw new ServiceError("NOT_FOUND", "no such feed");
+          }
+          if (request.value === CRASHES_AFTER_ONE && i === 2) {
+            throw new Error("secret: redis://u:p@cache");
+          }
+          yield { value: i };
+        }
+      } finally {
+        ended.push({ value: request.value, reason: context.signal.reason });
+      }
+    },
+  });
+}
+
 beforeAll(async () => {
   pki = await createTestPki();
   server = await startRpcServer({
@@ -46,39 +81,7 @@ beforeAll(async () => {
     logger: createLogger({ service: "streams-test", level: "silent" }),
     shutdownGraceMs: 1_000,
     accessRules: sameCallersForEveryMethod([StreamsService], [pki.idOf("operator")]),
-    services: [
-      defineService(StreamsService, {
-        async echo(request) {
-          return { value: request.value };
-        },
-        async *count(request, context) {
-          try {
-            if (request.value === WAITS_FOR_ABORT) {
-              await new Promise((resolve) =>
-                context.signal.addEventListener("abort", resolve, { once: true }),
-              );
-              return;
-            }
-            if (request.value === ENDLESS) {
-              for (let i = 1; !context.signal.aborted; i++) yield { value: i };
-              return;
-            }
-            for (let i = 1; i <= Math.min(request.value, 100); i++) {
-              seenCorrelation.push(currentContext()?.correlationId);
-              if (request.value === FAILS_AFTER_TWO && i === 3) {
-                throw new ServiceError("NOT_FOUND", "no such feed");
-              }
-              if (request.value === CRASHES_AFTER_ONE && i === 2) {
-                throw new Error("secret: redis://u:p@cache");
-              }
-              yield { value: i };
-            }
-          } finally {
-            ended.push({ value: request.value, reason: context.signal.reason });
-          }
-        },
-      }),
-    ],
+    services: [streamsRegistration()],
   });
   server.markServing();
   client = await createRpcClient(StreamsService, {
@@ -237,5 +240,51 @@ describe("writing a response stream", () => {
     expect(finished).toBe(true);
     expect(call.written.length).toBe(1);
     expect(call.endedWith).toBeUndefined();
+  });
+});
+
+describe("a server shutting down", () => {
+  it("ends its open response streams at once with UNAVAILABLE instead of waiting out the grace", async () => {
+    const own = await startRpcServer({
+      name: "streams",
+      host: "127.0.0.1",
+      port: 0,
+      tls: pki.files("token"),
+      logger: createLogger({ service: "streams-test", level: "silent" }),
+      shutdownGraceMs: 60_000,
+      accessRules: sameCallersForEveryMethod([StreamsService], [pki.idOf("operator")]),
+      services: [streamsRegistration()],
+    });
+    own.markServing();
+    const ownClient = await createRpcClient(StreamsService, {
+      address: `127.0.0.1:${own.port}`,
+      tls: pki.files("operator"),
+      serverId: parseSpiffeId(pki.idOf("token")),
+    });
+    const before = ended.length;
+    const reading = (async () => {
+      try {
+        for await (const message of ownClient.count({ value: WAITS_FOR_ABORT })) {
+          expect.fail(`no message expected, got ${message.value}`);
+        }
+        return undefined;
+      } catch (error) {
+        return error;
+      }
+    })();
+    // Give the call time to reach the handler, which waits for its signal.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // With a 60 s grace, a shutdown that waited for the stream would time this test out.
+    await own.shutdown();
+    expect(await reading).toMatchObject({
+      grpcCode: grpc.status.UNAVAILABLE,
+      message: "the server is shutting down; reconnect",
+    });
+    const end = await waitFor(
+      () => ended.slice(before).find((entry) => entry.value === WAITS_FOR_ABORT),
+      "the handler to stop",
+    );
+    expect(end.reason).toMatchObject({ code: "UNAVAILABLE" });
+    ownClient.close();
   });
 });
