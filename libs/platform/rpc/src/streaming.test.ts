@@ -71,24 +71,30 @@ function streamsRegistration() {
   });
 }
 
-beforeAll(async () => {
-  pki = await createTestPki();
-  server = await startRpcServer({
+/** A serving streams server for the operator, and a client of it. */
+async function startStreams(shutdownGraceMs: number) {
+  const started = await startRpcServer({
     name: "streams",
     host: "127.0.0.1",
     port: 0,
     tls: pki.files("token"),
     logger: createLogger({ service: "streams-test", level: "silent" }),
-    shutdownGraceMs: 1_000,
+    shutdownGraceMs,
     accessRules: sameCallersForEveryMethod([StreamsService], [pki.idOf("operator")]),
     services: [streamsRegistration()],
   });
-  server.markServing();
-  client = await createRpcClient(StreamsService, {
-    address: `127.0.0.1:${server.port}`,
+  started.markServing();
+  const caller = await createRpcClient(StreamsService, {
+    address: `127.0.0.1:${started.port}`,
     tls: pki.files("operator"),
     serverId: parseSpiffeId(pki.idOf("token")),
   });
+  return { server: started, client: caller };
+}
+
+beforeAll(async () => {
+  pki = await createTestPki();
+  ({ server, client } = await startStreams(1_000));
 });
 
 afterAll(async () => {
@@ -245,22 +251,7 @@ describe("writing a response stream", () => {
 
 describe("a server shutting down", () => {
   it("ends its open response streams at once with UNAVAILABLE instead of waiting out the grace", async () => {
-    const own = await startRpcServer({
-      name: "streams",
-      host: "127.0.0.1",
-      port: 0,
-      tls: pki.files("token"),
-      logger: createLogger({ service: "streams-test", level: "silent" }),
-      shutdownGraceMs: 60_000,
-      accessRules: sameCallersForEveryMethod([StreamsService], [pki.idOf("operator")]),
-      services: [streamsRegistration()],
-    });
-    own.markServing();
-    const ownClient = await createRpcClient(StreamsService, {
-      address: `127.0.0.1:${own.port}`,
-      tls: pki.files("operator"),
-      serverId: parseSpiffeId(pki.idOf("token")),
-    });
+    const { server: own, client: ownClient } = await startStreams(60_000);
     const before = ended.length;
     const reading = (async () => {
       try {
