@@ -8,7 +8,6 @@
  * @module
  */
 import { spawn } from "node:child_process";
-import { mkdir, writeFile } from "node:fs/promises";
 import { cpus } from "node:os";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -22,6 +21,7 @@ import { parseSpiffeId } from "@authplat/spiffe";
 import { createTestPki } from "@authplat/spiffe/test-pki";
 import { serviceEnv, spawnService, type ServiceProcess } from "@authplat/tools/service-process";
 import { measureInterleaved, median } from "./measure.ts";
+import { machineLine, printRatios, printTable, saveReport } from "./report.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const OPTIONS = { warmup: 500, samples: 3_000, concurrency: 64, throughputMs: 2_000, rounds: 5 };
@@ -155,26 +155,13 @@ try {
     ),
   });
   const ratios = { authorizeVsEcho: ratio(direct), authorizeTokenVsEcho: ratio(viaEdge) };
-  const fmt = (value: number, digits = 3) => value.toFixed(digits);
   console.log(
     `\nAuthorizeToken benchmark: ${OPTIONS.samples} sequential samples after ${OPTIONS.warmup} warm-up; throughput the median of ${OPTIONS.rounds} windows of ${OPTIONS.throughputMs} ms with ${OPTIONS.concurrency} in flight, taken in turn`,
   );
-  console.log(
-    `node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "unknown"})\n`,
-  );
-  console.log("| operation | p50 ms | p99 ms | mean ms | ops/s |");
-  console.log("|---|---:|---:|---:|---:|");
-  for (const r of results) {
-    console.log(
-      `| ${r.name} | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} | ${fmt(r.meanMs)} | ${Math.round(r.throughputPerSec).toLocaleString("en-US")} |`,
-    );
-  }
-  for (const [name, value] of Object.entries(ratios)) {
-    console.log(
-      `${name}: p50 ×${fmt(value.p50, 2)}, p99 ×${fmt(value.p99, 2)}, throughput ×${fmt(value.throughput, 2)}`,
-    );
-  }
-  const report = {
+  console.log(`${machineLine()}\n`);
+  printTable(results);
+  printRatios(ratios);
+  await saveReport("authorize-token", {
     benchmark: "authorize-token",
     at: new Date().toISOString(),
     node: process.version,
@@ -182,13 +169,7 @@ try {
     options: OPTIONS,
     results,
     ratios,
-  };
-  await mkdir(resolve(root, "bench/results"), { recursive: true });
-  await writeFile(
-    resolve(root, "bench/results/authorize-token.json"),
-    `${JSON.stringify(report, null, 2)}\n`,
-  );
-  console.log(`\nJSON: bench/results/authorize-token.json`);
+  });
 } catch (error) {
   console.error(`benchmark failed: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 1;

@@ -11,7 +11,6 @@
  * @module
  */
 import { spawn } from "node:child_process";
-import { mkdir, writeFile } from "node:fs/promises";
 import { cpus } from "node:os";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -34,6 +33,7 @@ import { parseSpiffeId } from "@authplat/spiffe";
 import { createTestPki } from "@authplat/spiffe/test-pki";
 import { serviceEnv, spawnService, type ServiceProcess } from "@authplat/tools/service-process";
 import { measure, type Measurement } from "./measure.ts";
+import { machineLine, printRatios, printTable, saveReport } from "./report.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const POLICY_DIR = resolve(root, "apps/iam-policy/policies");
@@ -298,45 +298,25 @@ try {
   console.log(
     `\nAuthorize benchmark: sequential samples after warm-up (${OPTIONS.samples} single, ${BATCH_OPTIONS.samples} batch); throughput with ${OPTIONS.concurrency} (single) / ${BATCH_OPTIONS.concurrency} (batch) in flight`,
   );
-  console.log(
-    `node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "unknown"})\n`,
-  );
-  console.log("| operation | p50 ms | p99 ms | mean ms | ops/s |");
-  console.log("|---|---:|---:|---:|---:|");
-  for (const r of rows) {
-    console.log(
-      `| ${r.name} | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} | ${fmt(r.meanMs)} | ${Math.round(r.throughputPerSec).toLocaleString("en-US")} |`,
-    );
-  }
-  for (const [name, r] of Object.entries(ratios)) {
-    console.log(
-      `${name}: p50 ×${fmt(r.p50, 2)}, p99 ×${fmt(r.p99, 2)}, throughput ×${fmt(r.throughput, 2)}`,
-    );
-  }
+  console.log(`${machineLine()}\n`);
+  printTable(rows);
+  printRatios(ratios);
   console.log(
     `decision path (mean): engine ${fmt(cedarOnly.meanMs)} ms, service around it ${fmt(inProcess.meanMs - cedarOnly.meanMs)} ms, transport and handler ${fmt(authorize.meanMs - inProcess.meanMs)} ms; batch of ${BATCH_SIZE} in-process ${fmt(inProcessBatch.meanMs)} ms`,
   );
   for (const [goal, met] of Object.entries(goals))
     console.log(`${met ? "met    " : "MISSED "} ${goal}`);
-  await mkdir(resolve(root, "bench/results"), { recursive: true });
-  await writeFile(
-    resolve(root, "bench/results/authorize.json"),
-    `${JSON.stringify(
-      {
-        benchmark: "authorize",
-        at: new Date().toISOString(),
-        node: process.version,
-        cpus: cpus().length,
-        policyVersion: policies.version,
-        options: { single: OPTIONS, batch: BATCH_OPTIONS },
-        results: rows,
-        ratios,
-        goals,
-      },
-      null,
-      2,
-    )}\n`,
-  );
+  await saveReport("authorize", {
+    benchmark: "authorize",
+    at: new Date().toISOString(),
+    node: process.version,
+    cpus: cpus().length,
+    policyVersion: policies.version,
+    options: { single: OPTIONS, batch: BATCH_OPTIONS },
+    results: rows,
+    ratios,
+    goals,
+  });
 } finally {
   for (const cleanup of cleanups) cleanup();
   await Promise.all(children.map((child) => child.stop()));

@@ -7,7 +7,6 @@
  *
  * @module
  */
-import { mkdir, writeFile } from "node:fs/promises";
 import { cpus } from "node:os";
 import { resolve } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -22,6 +21,7 @@ import { parseSpiffeId } from "@authplat/spiffe";
 import { createTestPki } from "@authplat/spiffe/test-pki";
 import { serviceEnv, spawnService, type ServiceProcess } from "@authplat/tools/service-process";
 import { measure, measureInterleaved, median, type Measurement } from "./measure.ts";
+import { machineLine, printTable, saveReport } from "./report.ts";
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 
@@ -253,16 +253,8 @@ try {
   console.log(
     `\nValidateToken benchmark: ${OPTIONS.samples} sequential samples after ${OPTIONS.warmup} warm-up; throughput with ${OPTIONS.concurrency} in flight for ${OPTIONS.throughputMs} ms in process, over mTLS the median of ${ROUNDS} windows of ${ROUND_MS} ms taken in turn`,
   );
-  console.log(
-    `node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "unknown"}), token alg ${jwk.alg}\n`,
-  );
-  console.log("| operation | p50 ms | p99 ms | mean ms | ops/s |");
-  console.log("|---|---:|---:|---:|---:|");
-  for (const r of results) {
-    console.log(
-      `| ${r.name} | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} | ${fmt(r.meanMs)} | ${Math.round(r.throughputPerSec).toLocaleString("en-US")} |`,
-    );
-  }
+  console.log(`${machineLine()}, token alg ${jwk.alg}\n`);
+  printTable(results);
   console.log(
     `\nValidateToken (repeated token, cache hits) / echo: p50 ×${fmt(ratios.validateTokenVsEcho.p50, 2)}, p99 ×${fmt(ratios.validateTokenVsEcho.p99, 2)}, throughput ×${fmt(ratios.validateTokenVsEcho.throughput, 2)} (median; rounds ${ratios.validateTokenVsEcho.throughputPerRound.map((r) => fmt(r, 2)).join(" ")})`,
   );
@@ -282,12 +274,7 @@ try {
     results,
     ratios,
   };
-  await mkdir(resolve(root, "bench/results"), { recursive: true });
-  await writeFile(
-    resolve(root, "bench/results/validate-token.json"),
-    `${JSON.stringify(report, null, 2)}\n`,
-  );
-  console.log(`\nJSON: bench/results/validate-token.json`);
+  await saveReport("validate-token", report);
   console.log(JSON.stringify(report));
 } catch (error) {
   console.error(`benchmark failed: ${error instanceof Error ? error.message : String(error)}`);
