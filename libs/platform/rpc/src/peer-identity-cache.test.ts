@@ -5,10 +5,9 @@ import { X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createRpcClient } from "./client.ts";
 import { sameCallersForEveryMethod } from "./access-rules.ts";
-import { defineService } from "./handlers.ts";
 import { peerCertificateChecks, peerCertificateReader, verifiedCaller } from "./server-chain.ts";
 import { connectionOf, startRpcServer, type RpcServer } from "./server.ts";
-import { StreamsService } from "./test-support.ts";
+import { echoRegistration, StreamsService } from "./test-support.ts";
 import { parseSpiffeId } from "@authplat/spiffe";
 
 let pki: TestPki;
@@ -27,14 +26,7 @@ beforeAll(async () => {
     logger: createLogger({ service: "peer-cache-test", level: "silent" }),
     shutdownGraceMs: 1_000,
     accessRules: sameCallersForEveryMethod([StreamsService], [pki.idOf("operator")]),
-    services: [
-      defineService(StreamsService, {
-        async echo(request) {
-          return { value: request.value };
-        },
-        async *count() {},
-      }),
-    ],
+    services: [echoRegistration()],
   });
   server.markServing();
 });

@@ -12,11 +12,10 @@ import { createLogger } from "@authplat/observability";
 import { createTestPki } from "@authplat/spiffe/test-pki";
 import { readFile } from "node:fs/promises";
 import { sameCallersForEveryMethod } from "./access-rules.ts";
-import { defineService } from "./handlers.ts";
 import type { ServerInterceptor, ServerResponse } from "./interceptor.ts";
 import { peerSvidInterceptor } from "./server-chain.ts";
 import { startRpcServer } from "./server.ts";
-import { rawCredentials, rawUnaryCall, StreamsService } from "./test-support.ts";
+import { echoRegistration, rawCredentials, rawUnaryCall, StreamsService } from "./test-support.ts";
 import * as grpc from "@grpc/grpc-js";
 
 const ITERATIONS = Number(process.argv[2] ?? 200_000);
@@ -62,12 +61,7 @@ const server = await startRpcServer({
   shutdownGraceMs: 1_000,
   observers: [measuring],
   accessRules: sameCallersForEveryMethod([StreamsService], [pki.idOf("operator")]),
-  services: [
-    defineService(StreamsService, {
-      echo: async (request) => ({ value: request.value }),
-      async *count() {},
-    }),
-  ],
+  services: [echoRegistration()],
 });
 try {
   const bundle = await readFile(pki.files("operator").bundleFile);

@@ -6,10 +6,9 @@ import { parseSpiffeId } from "@authplat/spiffe";
 import { createTestPki, type TestPki } from "@authplat/spiffe/test-pki";
 import { createRpcClient, type RpcClient } from "./client.ts";
 import { sameCallersForEveryMethod } from "./access-rules.ts";
-import { defineService } from "./handlers.ts";
 import { monitorReadiness, type ReadinessMonitor } from "./readiness.ts";
 import { startRpcServer, type RpcServer } from "./server.ts";
-import { rawCredentials, rawUnaryCall, StreamsService } from "./test-support.ts";
+import { echoRegistration, rawCredentials, rawUnaryCall, StreamsService } from "./test-support.ts";
 
 const INTERVAL_MS = 50;
 /** HealthCheckResponse bytes: field 1 (status) = SERVING (1) or NOT_SERVING (2). */
@@ -46,14 +45,7 @@ beforeAll(async () => {
     logger,
     shutdownGraceMs: 1_000,
     accessRules: sameCallersForEveryMethod([StreamsService], [pki.idOf("operator")]),
-    services: [
-      defineService(StreamsService, {
-        async echo(request) {
-          return { value: request.value };
-        },
-        async *count() {},
-      }),
-    ],
+    services: [echoRegistration()],
   });
   monitor = monitorReadiness({
     checks: [

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { issueSvid, type DevCa } from "@authplat/spiffe/dev-pki";
 import type { SvidFiles } from "./credentials.ts";
+import { defineService, type ServiceRegistration } from "./handlers.ts";
 import { create, createFileRegistry, type DescService } from "@bufbuild/protobuf";
 import type { GenService } from "@bufbuild/protobuf/codegenv2";
 import {
@@ -58,6 +59,14 @@ export const StreamsService = createFileRegistry(STREAMS_FILE, (name) =>
     output: typeof UInt32ValueSchema;
   };
 }>;
+
+/** The Streams service answering Echo with its input and Count with an empty stream. */
+export function echoRegistration(): ServiceRegistration {
+  return defineService(StreamsService, {
+    echo: async (request) => ({ value: request.value }),
+    async *count() {},
+  });
+}
 
 /** How a raw call ended: the status, and the response bytes when it succeeded. */
 export interface RawCallOutcome {
